@@ -1,0 +1,426 @@
+/*
+ * A worker's link to the backend: a Unix stream socket adopted into the
+ * worker's lws context as a raw socket, so its reads and writes happen
+ * on the worker's thread. Events are encoded into bl_out as whole frames
+ * and written in as few send() calls as the socket allows; while the
+ * backend is away they wait there, up to backend.queue_bytes.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wsgated.h"
+#include "ws.h"
+
+static const char *const backend_err_names[BACKEND_ERR_MAX] = {
+	"invalid JSON", "not a JSON object", "bad field", "unknown type",
+	"unknown socket", "frame too big"
+};
+
+static void	backend_retry_cb(lws_sorted_usec_list_t *);
+
+void
+backend_init(struct worker *w)
+{
+	struct backend_link	*bl = &w->w_backend;
+
+	memset(bl, 0, sizeof *bl);
+	bl->bl_worker = w;
+	bl->bl_state = BACKEND_DOWN;
+	bl->bl_delay = w->w_cfg->c_reconnect_min;
+	buf_init(&bl->bl_out);
+	buf_init(&bl->bl_lens);
+	frame_dec_init(&bl->bl_dec, w->w_cfg->c_backend_framing,
+	    w->w_cfg->c_max_frame_bytes);
+}
+
+void
+backend_free(struct worker *w)
+{
+	struct backend_link	*bl = &w->w_backend;
+
+	buf_free(&bl->bl_out);
+	buf_free(&bl->bl_lens);
+	frame_dec_free(&bl->bl_dec);
+}
+
+/* Try to connect now. */
+void
+backend_start(struct worker *w)
+{
+	lws_sul_schedule(w->w_lws, 0, &w->w_backend.bl_retry,
+	    backend_retry_cb, 1);
+}
+
+/* Count a backend error, and log it unless that kind was logged lately. */
+void
+backend_error(struct worker *w, enum backend_err kind, const char *fmt, ...)
+{
+	static const size_t	 offsets[BACKEND_ERR_MAX] = {
+		offsetof(struct metrics, backend_err_invalid_json),
+		offsetof(struct metrics, backend_err_not_object),
+		offsetof(struct metrics, backend_err_bad_field),
+		offsetof(struct metrics, backend_err_unknown_type),
+		offsetof(struct metrics, backend_err_unknown_socket),
+		offsetof(struct metrics, backend_err_too_big),
+	};
+	uint64_t		*counter, suppressed;
+	char			 msg[256];
+	va_list			 ap;
+
+	counter = (uint64_t *)((char *)&w->w_metrics + offsets[kind]);
+	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+	if (!ratelog_allow(&w->w_backend.bl_rl[kind], &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (suppressed > 0)
+		log_warnx("backend error (%s): %s (%llu more since the last "
+		    "report)", backend_err_names[kind], msg,
+		    (unsigned long long)suppressed);
+	else
+		log_warnx("backend error (%s): %s", backend_err_names[kind],
+		    msg);
+}
+
+static void
+backend_schedule_retry(struct worker *w)
+{
+	struct backend_link	*bl = &w->w_backend;
+	double			 max = w->w_cfg->c_reconnect_max;
+
+	if (w->w_destroying)
+		return;
+	lws_sul_schedule(w->w_lws, 0, &bl->bl_retry, backend_retry_cb,
+	    (lws_usec_t)(bl->bl_delay * LWS_US_PER_SEC));
+	bl->bl_delay = bl->bl_delay * 2 > max ? max : bl->bl_delay * 2;
+}
+
+static void
+backend_retry_cb(lws_sorted_usec_list_t *sul)
+{
+	struct backend_link	*bl = lws_container_of(sul, struct backend_link,
+				    bl_retry);
+	struct worker		*w = bl->bl_worker;
+	const char		*path = w->w_cfg->c_backend_socket;
+	struct sockaddr_un	 sun;
+	lws_sock_file_fd_type	 fd;
+
+	if (bl->bl_state == BACKEND_UP || w->w_stopping)
+		return;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+
+	fd.sockfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd.sockfd == -1) {
+		log_warn("worker %d: backend socket", w->w_index);
+		backend_schedule_retry(w);
+		return;
+	}
+	if (connect(fd.sockfd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		if (!bl->bl_logged_down)
+			log_warn("worker %d: backend %s: cannot connect, "
+			    "retrying", w->w_index, path);
+		bl->bl_logged_down = 1;
+		close(fd.sockfd);
+		backend_schedule_retry(w);
+		return;
+	}
+	/* lws owns the fd from here, and closes it if adoption fails. */
+	if (lws_adopt_descriptor_vhost(w->w_vhost, LWS_ADOPT_SOCKET, fd,
+	    w->w_protocols[w->w_cfg->c_nsubprotocols + 1].name, NULL) == NULL) {
+		log_warnx("worker %d: backend: libwebsockets refused the "
+		    "socket", w->w_index);
+		backend_schedule_retry(w);
+	}
+}
+
+/* Queue an event for the backend. Return 0, or -1 if it was dropped. */
+int
+backend_emit(struct worker *w, json_t *ev)
+{
+	struct backend_link	*bl = &w->w_backend;
+	size_t			 before = buf_used(&bl->bl_out), len;
+
+	if (frame_encode(w->w_cfg->c_backend_framing, ev, &bl->bl_out) == -1)
+		fatalx("%s: cannot encode an event", __func__);
+	len = buf_used(&bl->bl_out) - before;
+	if (buf_used(&bl->bl_out) > w->w_cfg->c_queue_bytes && before > 0) {
+		/* Full: take the frame back out. */
+		bl->bl_out.b_len -= len;
+		METRICS_INC(&w->w_metrics, msgs_dropped_queue_full);
+		return (-1);
+	}
+	buf_add(&bl->bl_lens, &len, sizeof len);
+	if (bl->bl_state == BACKEND_UP)
+		lws_callback_on_writable(bl->bl_wsi);
+	return (0);
+}
+
+/* Is there nothing left to write, or nobody to write it to? */
+int
+backend_idle(struct worker *w)
+{
+	return (buf_used(&w->w_backend.bl_out) == 0 ||
+	    w->w_backend.bl_state != BACKEND_UP);
+}
+
+/* Forget n written bytes, frame by frame. */
+static void
+backend_consume(struct backend_link *bl, size_t n)
+{
+	size_t	 flen;
+
+	buf_drain(&bl->bl_out, n);
+	bl->bl_written += n;
+	while (buf_used(&bl->bl_lens) > 0) {
+		memcpy(&flen, buf_data(&bl->bl_lens), sizeof flen);
+		if (bl->bl_written < flen)
+			break;
+		bl->bl_written -= flen;
+		buf_drain(&bl->bl_lens, sizeof flen);
+	}
+}
+
+static int
+backend_flush(struct worker *w, struct lws *wsi)
+{
+	struct backend_link	*bl = &w->w_backend;
+	ssize_t			 n;
+
+	if (buf_used(&bl->bl_out) == 0)
+		return (0);
+	n = send(lws_get_socket_fd(wsi), buf_data(&bl->bl_out),
+	    buf_used(&bl->bl_out), MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR) {
+			lws_callback_on_writable(wsi);
+			return (0);
+		}
+		log_warn("worker %d: backend write", w->w_index);
+		return (-1);
+	}
+	backend_consume(bl, (size_t)n);
+	if (buf_used(&bl->bl_out) > 0)
+		lws_callback_on_writable(wsi);
+	return (0);
+}
+
+/*
+ * The link went down. A frame cut in the middle cannot be resumed on a new
+ * connection, so the rest of it goes; whole frames wait for the next one.
+ */
+static void
+backend_down(struct worker *w)
+{
+	struct backend_link	*bl = &w->w_backend;
+	size_t			 flen;
+
+	if (bl->bl_written > 0) {
+		memcpy(&flen, buf_data(&bl->bl_lens), sizeof flen);
+		buf_drain(&bl->bl_out, flen - bl->bl_written);
+		buf_drain(&bl->bl_lens, sizeof flen);
+		bl->bl_written = 0;
+		METRICS_INC(&w->w_metrics, backend_frames_lost);
+	}
+	frame_dec_free(&bl->bl_dec);
+	frame_dec_init(&bl->bl_dec, w->w_cfg->c_backend_framing,
+	    w->w_cfg->c_max_frame_bytes);
+	bl->bl_state = BACKEND_DOWN;
+	bl->bl_wsi = NULL;
+	METRICS_INC(&w->w_metrics, backend_disconnects);
+	log_warnx("worker %d: backend connection lost, %zu bytes queued",
+	    w->w_index, buf_used(&bl->bl_out));
+	bl->bl_delay = w->w_cfg->c_reconnect_min;
+	bl->bl_logged_down = 0;
+	backend_schedule_retry(w);
+}
+
+static const char *
+backend_socket_id(json_t *cmd, size_t *len)
+{
+	json_t	*v = json_object_get(cmd, "socketId");
+
+	if (!json_is_string(v))
+		return (NULL);
+	*len = json_string_length(v);
+	return (json_string_value(v));
+}
+
+static void
+backend_cmd_send(struct worker *w, json_t *cmd)
+{
+	json_t		*data = json_object_get(cmd, "data");
+	json_t		*bin = json_object_get(cmd, "binary");
+	struct outmsg	*o;
+	const char	*id, *s;
+	size_t		 idlen, len;
+	ssize_t		 n;
+
+	if ((id = backend_socket_id(cmd, &idlen)) == NULL) {
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "send without a "
+		    "string socketId");
+		return;
+	}
+	if (!json_is_string(data) || (bin != NULL && !json_is_boolean(bin))) {
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "send needs a string "
+		    "data and an optional boolean binary");
+		return;
+	}
+	s = json_string_value(data);
+	len = json_string_length(data);
+	if (json_is_true(bin)) {
+		o = ws_outmsg_new(NULL, len / 4 * 3, 1);
+		if ((n = b64_decode(s, len, o->o_data + LWS_PRE)) == -1) {
+			free(o);
+			backend_error(w, BACKEND_ERR_BAD_FIELD, "send with "
+			    "binary data that is not base64");
+			return;
+		}
+		o->o_len = (size_t)n;
+	} else
+		o = ws_outmsg_new(s, len, 0);
+	ws_deliver(w, id, idlen, o);
+}
+
+static void
+backend_cmd_close(struct worker *w, json_t *cmd)
+{
+	json_t		*code = json_object_get(cmd, "code");
+	json_t		*reason = json_object_get(cmd, "reason");
+	const char	*id;
+	size_t		 idlen;
+	json_int_t	 c = WSG_CLOSE_NORMAL;
+
+	if ((id = backend_socket_id(cmd, &idlen)) == NULL) {
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "close without a "
+		    "string socketId");
+		return;
+	}
+	if (code != NULL) {
+		if (!json_is_integer(code) || ((c = json_integer_value(code)) !=
+		    WSG_CLOSE_NORMAL && (c < 3000 || c > 4999))) {
+			backend_error(w, BACKEND_ERR_BAD_FIELD, "close code "
+			    "must be 1000 or 3000 to 4999");
+			return;
+		}
+	}
+	if (reason != NULL && (!json_is_string(reason) ||
+	    json_string_length(reason) > WSG_CLOSE_REASON_MAX ||
+	    strlen(json_string_value(reason)) != json_string_length(reason))) {
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "close reason must be "
+		    "a string of at most %d bytes", WSG_CLOSE_REASON_MAX);
+		return;
+	}
+	ws_close_by_id(w, id, idlen, (int)c,
+	    reason != NULL ? json_string_value(reason) : "");
+}
+
+/* Act on one frame from the backend. Nothing in it is trusted. */
+static void
+backend_handle(struct worker *w, const char *frame, size_t len)
+{
+	json_error_t	 err;
+	json_t		*cmd, *type;
+	const char	*t;
+
+	METRICS_INC(&w->w_metrics, backend_frames_in);
+	cmd = json_loadb(frame, len, JSON_REJECT_DUPLICATES, &err);
+	if (cmd == NULL) {
+		backend_error(w, BACKEND_ERR_INVALID_JSON, "%s at byte %d",
+		    err.text, err.position);
+		return;
+	}
+	if (!json_is_object(cmd)) {
+		backend_error(w, BACKEND_ERR_NOT_OBJECT, "a frame holds a "
+		    "JSON %s", json_is_array(cmd) ? "array" : "scalar");
+		json_decref(cmd);
+		return;
+	}
+	type = json_object_get(cmd, "type");
+	t = json_is_string(type) ? json_string_value(type) : "";
+	if (strcmp(t, "send") == 0)
+		backend_cmd_send(w, cmd);
+	else if (strcmp(t, "close") == 0)
+		backend_cmd_close(w, cmd);
+	else {
+		char *esc = log_escape(t, strlen(t), 32);
+
+		backend_error(w, BACKEND_ERR_UNKNOWN_TYPE, "type \"%s\"", esc);
+		free(esc);
+	}
+	json_decref(cmd);
+}
+
+/* Decode what arrived; -1 means the link cannot be trusted any more. */
+static int
+backend_read(struct worker *w, const void *in, size_t len)
+{
+	struct backend_link	*bl = &w->w_backend;
+	const char		*frame;
+	size_t			 flen;
+
+	frame_dec_feed(&bl->bl_dec, in, len);
+	for (;;) {
+		switch (frame_dec_next(&bl->bl_dec, &frame, &flen)) {
+		case FRAME_MORE:
+			return (0);
+		case FRAME_OK:
+			backend_handle(w, frame, flen);
+			break;
+		case FRAME_SKIPPED:
+			backend_error(w, BACKEND_ERR_TOO_BIG, "a line over %zu "
+			    "bytes was skipped", w->w_cfg->c_max_frame_bytes);
+			break;
+		case FRAME_TOO_BIG:
+			backend_error(w, BACKEND_ERR_TOO_BIG, "a length prefix "
+			    "over %zu bytes: reconnecting",
+			    w->w_cfg->c_max_frame_bytes);
+			return (-1);
+		}
+	}
+}
+
+/* The lws callback for the raw backend socket. */
+int
+backend_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct worker		*w = lws_context_user(lws_get_context(wsi));
+	struct backend_link	*bl = &w->w_backend;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_ADOPT:
+		bl->bl_state = BACKEND_UP;
+		bl->bl_wsi = wsi;
+		bl->bl_delay = w->w_cfg->c_reconnect_min;
+		bl->bl_logged_down = 0;
+		METRICS_INC(&w->w_metrics, backend_connects);
+		log_info("worker %d: backend connected, %zu bytes queued",
+		    w->w_index, buf_used(&bl->bl_out));
+		if (buf_used(&bl->bl_out) > 0)
+			lws_callback_on_writable(wsi);
+		return (0);
+	case LWS_CALLBACK_RAW_RX:
+		return (backend_read(w, in, len));
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return (backend_flush(w, wsi));
+	case LWS_CALLBACK_RAW_CLOSE:
+		if (bl->bl_wsi == wsi)
+			backend_down(w);
+		return (0);
+	default:
+		return (0);
+	}
+}

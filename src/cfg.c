@@ -1,0 +1,674 @@
+/*
+ * wsgate.conf: every key is described once in cfg_keys[], which drives
+ * the defaults, the type and range checks and the error messages. Loading
+ * reports every error of a file in one pass, each as FILE:LINE: message.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "wsgated.h"
+
+enum cfg_type {
+	CFG_INT,		/* int member */
+	CFG_SIZE,		/* size_t member */
+	CFG_DURATION,		/* double member, seconds: int or float */
+	CFG_STRING,		/* char * member */
+	CFG_FRAMING,		/* enum framing member */
+	CFG_LOG_LEVEL,		/* enum log_level member */
+	CFG_STRINGS,		/* the subprotocol list */
+	CFG_FIELDS		/* the context field list */
+};
+
+struct cfg_key {
+	const char	*k_group;	/* NULL at the top level */
+	const char	*k_name;
+	enum cfg_type	 k_type;
+	double		 k_min;
+	double		 k_max;
+	double		 k_default;	/* numbers */
+	const char	*k_sdefault;	/* strings and names */
+	size_t		 k_offset;
+};
+
+#define K(g, n, t, lo, hi, d, sd, m) \
+	{ g, n, t, lo, hi, d, sd, offsetof(struct cfg, m) }
+
+static const struct cfg_key cfg_keys[] = {
+	K(NULL, "workers", CFG_INT, 0, WSG_MAX_WORKERS, 0, NULL, c_workers),
+	K(NULL, "shutdown_timeout", CFG_DURATION, 0, 3600, 5, NULL,
+	    c_shutdown_timeout),
+
+	K("listen", "address", CFG_STRING, 0, 0, 0, "127.0.0.1",
+	    c_listen_address),
+	K("listen", "port", CFG_INT, 1, 65535, 8080, NULL, c_listen_port),
+	K("listen", "path", CFG_STRING, 0, 0, 0, "/ws", c_listen_path),
+	K("listen", "subprotocols", CFG_STRINGS, 0, WSG_MAX_SUBPROTOCOLS, 0,
+	    NULL, c_subprotocols),
+
+	K("backend", "socket", CFG_STRING, 0, 0, 0,
+	    "/run/wsgate/backend.sock", c_backend_socket),
+	K("backend", "framing", CFG_FRAMING, 0, 0, 0, "length-prefixed",
+	    c_backend_framing),
+	K("backend", "reconnect_min", CFG_DURATION, 0.01, 60, 0.1, NULL,
+	    c_reconnect_min),
+	K("backend", "reconnect_max", CFG_DURATION, 0.01, 600, 5, NULL,
+	    c_reconnect_max),
+	K("backend", "max_frame_bytes", CFG_SIZE, 1024, 1073741824, 16777216,
+	    NULL, c_max_frame_bytes),
+	K("backend", "queue_bytes", CFG_SIZE, 0, 1073741824, 16777216, NULL,
+	    c_queue_bytes),
+
+	K("context", "fields", CFG_FIELDS, 0, WSG_MAX_FIELDS, 0, NULL,
+	    c_fields),
+
+	K("limits", "max_head_bytes", CFG_SIZE, 256, 65536, 8192, NULL,
+	    c_max_head_bytes),
+	K("limits", "max_headers", CFG_SIZE, 1, 1000, 100, NULL,
+	    c_max_headers),
+	K("limits", "handshake_timeout", CFG_DURATION, 0.1, 3600, 10, NULL,
+	    c_handshake_timeout),
+	K("limits", "max_message_bytes", CFG_SIZE, 1, 268435456, 1048576,
+	    NULL, c_max_message_bytes),
+	K("limits", "max_connections", CFG_SIZE, 1, 1000000, 10000, NULL,
+	    c_max_connections),
+
+	K("log", "level", CFG_LOG_LEVEL, 0, 0, 0, "info", c_log_level),
+};
+#undef K
+#define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+
+static const char *const cfg_groups[] = {
+	"listen", "backend", "context", "limits", "log"
+};
+
+static const char *const cfg_framing_names[] = {
+	"length-prefixed", "ndjson"
+};
+
+static const char *const cfg_source_names[] = {
+	"cookie", "header", "query", "peer"
+};
+
+/* Field limits not worth a key of their own. */
+#define CFG_FIELD_MAX_LENGTH_DEFAULT	4096
+#define CFG_FIELD_MAX_LENGTH_MAX	65536
+
+struct cfg_errors {
+	const char	*e_file;
+	char		*e_text;
+	size_t		 e_len;
+	int		 e_count;
+};
+
+static void
+cfg_error(struct cfg_errors *e, const config_setting_t *s, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+const char *
+cfg_framing_name(enum framing f)
+{
+	return (cfg_framing_names[f]);
+}
+
+const char *
+cfg_source_name(enum ctx_source s)
+{
+	return (cfg_source_names[s]);
+}
+
+/* Add "FILE:LINE: message" to the list of errors. */
+static void
+cfg_error(struct cfg_errors *e, const config_setting_t *s, const char *fmt,
+    ...)
+{
+	const char	*file = NULL;
+	char		*msg, *line;
+	va_list		 ap;
+	int		 n;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (s != NULL)
+		file = config_setting_source_file(s);
+	if (file == NULL)
+		file = e->e_file;
+	if (s != NULL && config_setting_source_line(s) > 0)
+		n = xasprintf(&line, "%s:%u: %s\n", file,
+		    config_setting_source_line(s), msg);
+	else
+		n = xasprintf(&line, "%s: %s\n", file, msg);
+	e->e_text = xreallocarray(e->e_text, 1, e->e_len + (size_t)n + 1);
+	memcpy(e->e_text + e->e_len, line, (size_t)n + 1);
+	e->e_len += (size_t)n;
+	e->e_count++;
+	free(line);
+	free(msg);
+}
+
+static const struct cfg_key *
+cfg_key_find(const char *group, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < CFG_NKEYS; i++) {
+		if (strcmp(cfg_keys[i].k_name, name) != 0)
+			continue;
+		if ((group == NULL) != (cfg_keys[i].k_group == NULL))
+			continue;
+		if (group == NULL || strcmp(group, cfg_keys[i].k_group) == 0)
+			return (&cfg_keys[i]);
+	}
+	return (NULL);
+}
+
+static int
+cfg_name_index(const char *const *names, size_t n, const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(names[i], s) == 0)
+			return ((int)i);
+	}
+	return (-1);
+}
+
+static int
+cfg_is_number(const config_setting_t *s)
+{
+	int	 t = config_setting_type(s);
+
+	return (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 ||
+	    t == CONFIG_TYPE_FLOAT);
+}
+
+static int
+cfg_is_integer(const config_setting_t *s)
+{
+	int	 t = config_setting_type(s);
+
+	return (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64);
+}
+
+/* Token characters (RFC 9110 5.6.2), as a subprotocol name must be. */
+static int
+cfg_is_token(const char *s)
+{
+	if (*s == '\0')
+		return (0);
+	for (; *s != '\0'; s++) {
+		if (!isalnum((unsigned char)*s) &&
+		    strchr("!#$%&'*+-.^_`|~", *s) == NULL)
+			return (0);
+	}
+	return (1);
+}
+
+static void
+cfg_set_defaults(struct cfg *c)
+{
+	const struct cfg_key	*k;
+	char			*p;
+	size_t			 i;
+
+	for (i = 0; i < CFG_NKEYS; i++) {
+		k = &cfg_keys[i];
+		p = (char *)c + k->k_offset;
+		switch (k->k_type) {
+		case CFG_INT:
+			*(int *)p = (int)k->k_default;
+			break;
+		case CFG_SIZE:
+			*(size_t *)p = (size_t)k->k_default;
+			break;
+		case CFG_DURATION:
+			*(double *)p = k->k_default;
+			break;
+		case CFG_STRING:
+			*(char **)p = xstrdup(k->k_sdefault);
+			break;
+		case CFG_FRAMING:
+			*(enum framing *)p = (enum framing)cfg_name_index(
+			    cfg_framing_names, 2, k->k_sdefault);
+			break;
+		case CFG_LOG_LEVEL:
+			log_level_parse(k->k_sdefault, (enum log_level *)p);
+			break;
+		case CFG_STRINGS:
+		case CFG_FIELDS:
+			break;
+		}
+	}
+
+	/* The default context is token from a cookie, userId from a header. */
+	c->c_nfields = 2;
+	c->c_fields = xcalloc(2, sizeof *c->c_fields);
+	c->c_fields[0].f_name = xstrdup("token");
+	c->c_fields[0].f_source = CTX_SOURCE_COOKIE;
+	c->c_fields[0].f_key = xstrdup("X-Token");
+	c->c_fields[0].f_max_length = CFG_FIELD_MAX_LENGTH_DEFAULT;
+	c->c_fields[1].f_name = xstrdup("userId");
+	c->c_fields[1].f_source = CTX_SOURCE_HEADER;
+	c->c_fields[1].f_key = xstrdup("X-User-Id");
+	c->c_fields[1].f_max_length = CFG_FIELD_MAX_LENGTH_DEFAULT;
+}
+
+static void
+cfg_free_fields(struct cfg *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->c_nfields; i++) {
+		free(c->c_fields[i].f_name);
+		free(c->c_fields[i].f_key);
+	}
+	free(c->c_fields);
+	c->c_fields = NULL;
+	c->c_nfields = 0;
+}
+
+static int
+cfg_field_name_ok(const char *name)
+{
+	size_t	 len = strlen(name), i;
+
+	if (len == 0 || len > WSG_FIELD_NAME_MAX)
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+			return (0);
+	}
+	return (1);
+}
+
+/* Read one { name; source; key; required; max_length; } group. */
+static void
+cfg_read_field(struct cfg_errors *e, config_setting_t *g, struct cfg *c,
+    struct ctx_field *f)
+{
+	config_setting_t	*s;
+	const char		*name = NULL, *src = NULL, *key = NULL;
+	unsigned int		 i;
+	int			 idx, before = e->e_count;
+	long long		 v;
+
+	f->f_max_length = CFG_FIELD_MAX_LENGTH_DEFAULT;
+	if (!config_setting_is_group(g)) {
+		cfg_error(e, g, "context.fields: each field must be a group "
+		    "{ name = ...; source = ...; }");
+		return;
+	}
+	for (i = 0; (s = config_setting_get_elem(g, i)) != NULL; i++) {
+		const char *n = config_setting_name(s);
+
+		if (strcmp(n, "name") == 0 || strcmp(n, "source") == 0 ||
+		    strcmp(n, "key") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+				cfg_error(e, s, "context field %s: must be a "
+				    "string", n);
+				continue;
+			}
+			if (n[0] == 'n')
+				name = config_setting_get_string(s);
+			else if (n[0] == 's')
+				src = config_setting_get_string(s);
+			else
+				key = config_setting_get_string(s);
+		} else if (strcmp(n, "required") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+				cfg_error(e, s, "context field required: must "
+				    "be true or false");
+			else
+				f->f_required = config_setting_get_bool(s);
+		} else if (strcmp(n, "max_length") == 0) {
+			if (!cfg_is_integer(s)) {
+				cfg_error(e, s, "context field max_length: "
+				    "must be an integer");
+				continue;
+			}
+			v = config_setting_get_int64(s);
+			if (v < 1 || v > CFG_FIELD_MAX_LENGTH_MAX)
+				cfg_error(e, s, "context field max_length: %lld "
+				    "is out of range 1..%d", v,
+				    CFG_FIELD_MAX_LENGTH_MAX);
+			else
+				f->f_max_length = (size_t)v;
+		} else
+			cfg_error(e, s, "context field: unknown key %s", n);
+	}
+
+	if (name == NULL)
+		cfg_error(e, g, "context field: name is missing");
+	else if (!cfg_field_name_ok(name))
+		cfg_error(e, g, "context field name \"%s\": use 1 to %d "
+		    "letters, digits or _", name, WSG_FIELD_NAME_MAX);
+	else if (strcmp(name, "socketId") == 0 ||
+	    strcmp(name, "createdAt") == 0)
+		cfg_error(e, g, "context field name \"%s\" is reserved", name);
+	else {
+		for (i = 0; i < c->c_nfields; i++) {
+			if (c->c_fields[i].f_name != NULL &&
+			    strcmp(c->c_fields[i].f_name, name) == 0)
+				cfg_error(e, g, "context field \"%s\" is "
+				    "defined twice", name);
+		}
+	}
+
+	if (src == NULL)
+		cfg_error(e, g, "context field: source is missing (one of "
+		    "cookie, header, query, peer)");
+	else if ((idx = cfg_name_index(cfg_source_names, 4, src)) == -1)
+		cfg_error(e, g, "context field source \"%s\": must be one of "
+		    "cookie, header, query, peer", src);
+	else {
+		f->f_source = (enum ctx_source)idx;
+		if (f->f_source == CTX_SOURCE_PEER && key != NULL)
+			cfg_error(e, g, "context field: source peer takes no "
+			    "key");
+		else if (f->f_source != CTX_SOURCE_PEER && key == NULL)
+			cfg_error(e, g, "context field: source %s needs a key",
+			    src);
+		else if (key != NULL && (*key == '\0' || (f->f_source ==
+		    CTX_SOURCE_HEADER && !cfg_is_token(key))))
+			cfg_error(e, g, "context field key \"%s\" is not "
+			    "valid", key);
+	}
+
+	if (e->e_count == before) {
+		f->f_name = xstrdup(name);
+		if (key != NULL)
+			f->f_key = xstrdup(key);
+	}
+}
+
+static void
+cfg_read_fields(struct cfg_errors *e, config_setting_t *s, struct cfg *c)
+{
+	config_setting_t	*g;
+	unsigned int		 i, n;
+
+	if (!config_setting_is_list(s)) {
+		cfg_error(e, s, "context.fields: must be a list ( { ... }, "
+		    "... )");
+		return;
+	}
+	cfg_free_fields(c);
+	n = (unsigned int)config_setting_length(s);
+	if (n > WSG_MAX_FIELDS) {
+		cfg_error(e, s, "context.fields: at most %d fields",
+		    WSG_MAX_FIELDS);
+		return;
+	}
+	if (n == 0)
+		return;
+	c->c_fields = xcalloc(n, sizeof *c->c_fields);
+	for (i = 0; i < n; i++) {
+		g = config_setting_get_elem(s, i);
+		cfg_read_field(e, g, c, &c->c_fields[c->c_nfields]);
+		c->c_nfields++;
+	}
+}
+
+static void
+cfg_read_strings(struct cfg_errors *e, const struct cfg_key *k,
+    config_setting_t *s, struct cfg *c)
+{
+	config_setting_t	*el;
+	const char		*v;
+	unsigned int		 i, n;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		cfg_error(e, s, "%s.%s: must be a list of strings "
+		    "[ \"a\", \"b\" ]", k->k_group, k->k_name);
+		return;
+	}
+	n = (unsigned int)config_setting_length(s);
+	if (n > k->k_max) {
+		cfg_error(e, s, "%s.%s: at most %.0f entries", k->k_group,
+		    k->k_name, k->k_max);
+		return;
+	}
+	if (n == 0)
+		return;
+	c->c_subprotocols = xcalloc(n, sizeof *c->c_subprotocols);
+	for (i = 0; i < n; i++) {
+		el = config_setting_get_elem(s, i);
+		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+			cfg_error(e, el, "%s.%s: entries must be strings",
+			    k->k_group, k->k_name);
+			continue;
+		}
+		v = config_setting_get_string(el);
+		if (!cfg_is_token(v)) {
+			cfg_error(e, el, "%s.%s: \"%s\" is not a valid "
+			    "subprotocol name", k->k_group, k->k_name, v);
+			continue;
+		}
+		c->c_subprotocols[c->c_nsubprotocols++] = xstrdup(v);
+	}
+}
+
+/* Check and store one setting according to its table entry. */
+static void
+cfg_read_key(struct cfg_errors *e, const struct cfg_key *k,
+    config_setting_t *s, struct cfg *c)
+{
+	char		*p = (char *)c + k->k_offset;
+	const char	*name = k->k_name, *group = k->k_group ? k->k_group : "";
+	const char	*dot = k->k_group ? "." : "";
+	double		 d;
+	int		 idx;
+
+	switch (k->k_type) {
+	case CFG_INT:
+	case CFG_SIZE:
+	case CFG_DURATION:
+		if (k->k_type == CFG_DURATION ? !cfg_is_number(s) :
+		    !cfg_is_integer(s)) {
+			cfg_error(e, s, "%s%s%s: must be %s", group, dot, name,
+			    k->k_type == CFG_DURATION ? "a number of seconds" :
+			    "an integer");
+			return;
+		}
+		d = config_setting_type(s) == CONFIG_TYPE_FLOAT ?
+		    config_setting_get_float(s) :
+		    (double)config_setting_get_int64(s);
+		if (d < k->k_min || d > k->k_max) {
+			cfg_error(e, s, "%s%s%s: %g is out of range %g..%g",
+			    group, dot, name, d, k->k_min, k->k_max);
+			return;
+		}
+		if (k->k_type == CFG_INT)
+			*(int *)p = (int)d;
+		else if (k->k_type == CFG_SIZE)
+			*(size_t *)p = (size_t)d;
+		else
+			*(double *)p = d;
+		break;
+	case CFG_STRING:
+	case CFG_FRAMING:
+	case CFG_LOG_LEVEL:
+		if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+			cfg_error(e, s, "%s%s%s: must be a string", group, dot,
+			    name);
+			return;
+		}
+		if (k->k_type == CFG_STRING) {
+			free(*(char **)p);
+			*(char **)p = xstrdup(config_setting_get_string(s));
+		} else if (k->k_type == CFG_FRAMING) {
+			idx = cfg_name_index(cfg_framing_names, 2,
+			    config_setting_get_string(s));
+			if (idx == -1)
+				cfg_error(e, s, "%s%s%s: \"%s\" must be "
+				    "length-prefixed or ndjson", group, dot,
+				    name, config_setting_get_string(s));
+			else
+				*(enum framing *)p = (enum framing)idx;
+		} else if (log_level_parse(config_setting_get_string(s),
+		    (enum log_level *)p) == -1)
+			cfg_error(e, s, "%s%s%s: \"%s\" must be error, warning, "
+			    "info or debug", group, dot, name,
+			    config_setting_get_string(s));
+		break;
+	case CFG_STRINGS:
+		cfg_read_strings(e, k, s, c);
+		break;
+	case CFG_FIELDS:
+		cfg_read_fields(e, s, c);
+		break;
+	}
+}
+
+/* Checks that involve more than one key. */
+static void
+cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
+{
+	config_setting_t	*s;
+
+	if (c->c_listen_path[0] != '/' ||
+	    strpbrk(c->c_listen_path, "?# \t") != NULL) {
+		s = config_lookup(lc, "listen.path");
+		cfg_error(e, s, "listen.path: \"%s\" must start with / and "
+		    "hold no ?, # or blanks", c->c_listen_path);
+	}
+	if (strcmp(c->c_listen_path, "/healthz") == 0)
+		cfg_error(e, config_lookup(lc, "listen.path"),
+		    "listen.path: /healthz is the health check");
+	if (c->c_listen_address[0] == '\0')
+		cfg_error(e, config_lookup(lc, "listen.address"),
+		    "listen.address: must not be empty");
+	if (c->c_backend_socket[0] == '\0' ||
+	    strlen(c->c_backend_socket) >= 108)
+		cfg_error(e, config_lookup(lc, "backend.socket"),
+		    "backend.socket: the path must be 1 to 107 bytes long");
+	if (c->c_reconnect_min > c->c_reconnect_max)
+		cfg_error(e, config_lookup(lc, "backend.reconnect_min"),
+		    "backend.reconnect_min: %g is greater than "
+		    "backend.reconnect_max %g", c->c_reconnect_min,
+		    c->c_reconnect_max);
+}
+
+static struct cfg *
+cfg_read(config_t *lc, const char *file, int ok, char **errs)
+{
+	struct cfg_errors	 e = { .e_file = file };
+	struct cfg		*c;
+	config_setting_t	*root, *s, *g;
+	const struct cfg_key	*k;
+	unsigned int		 i, j;
+
+	if (!ok) {
+		xasprintf(&e.e_text, "%s:%d: %s\n",
+		    config_error_file(lc) ? config_error_file(lc) : file,
+		    config_error_line(lc), config_error_text(lc));
+		*errs = e.e_text;
+		return (NULL);
+	}
+
+	c = xcalloc(1, sizeof *c);
+	c->c_file = xstrdup(file);
+	cfg_set_defaults(c);
+
+	root = config_root_setting(lc);
+	for (i = 0; (s = config_setting_get_elem(root, i)) != NULL; i++) {
+		const char *name = config_setting_name(s);
+
+		if (config_setting_is_group(s) && cfg_name_index(cfg_groups,
+		    sizeof cfg_groups / sizeof *cfg_groups, name) != -1) {
+			for (j = 0; (g = config_setting_get_elem(s, j)) !=
+			    NULL; j++) {
+				k = cfg_key_find(name, config_setting_name(g));
+				if (k == NULL)
+					cfg_error(&e, g, "unknown key %s.%s",
+					    name, config_setting_name(g));
+				else
+					cfg_read_key(&e, k, g, c);
+			}
+			continue;
+		}
+		if ((k = cfg_key_find(NULL, name)) != NULL)
+			cfg_read_key(&e, k, s, c);
+		else if (cfg_name_index(cfg_groups, sizeof cfg_groups /
+		    sizeof *cfg_groups, name) != -1)
+			cfg_error(&e, s, "%s: must be a group { ... }", name);
+		else
+			cfg_error(&e, s, "unknown key %s", name);
+	}
+	if (e.e_count == 0)
+		cfg_check(&e, lc, c);
+
+	if (e.e_count != 0) {
+		cfg_free(c);
+		*errs = e.e_text;
+		return (NULL);
+	}
+	*errs = NULL;
+	return (c);
+}
+
+/*
+ * Load a configuration file. On failure return NULL with *errs set to
+ * the error lines, to be freed by the caller.
+ */
+struct cfg *
+cfg_load(const char *file, char **errs)
+{
+	config_t	 lc;
+	struct cfg	*c;
+	FILE		*f;
+
+	if ((f = fopen(file, "r")) == NULL) {
+		xasprintf(errs, "%s: %s\n", file, strerror(errno));
+		return (NULL);
+	}
+	fclose(f);
+	config_init(&lc);
+	c = cfg_read(&lc, file, config_read_file(&lc, file) == CONFIG_TRUE,
+	    errs);
+	config_destroy(&lc);
+	return (c);
+}
+
+/* Load a configuration from a string; file names it in errors. */
+struct cfg *
+cfg_parse(const char *text, const char *file, char **errs)
+{
+	config_t	 lc;
+	struct cfg	*c;
+
+	config_init(&lc);
+	c = cfg_read(&lc, file, config_read_string(&lc, text) == CONFIG_TRUE,
+	    errs);
+	config_destroy(&lc);
+	return (c);
+}
+
+void
+cfg_free(struct cfg *c)
+{
+	size_t	 i;
+
+	if (c == NULL)
+		return;
+	free(c->c_file);
+	free(c->c_listen_address);
+	free(c->c_listen_path);
+	for (i = 0; i < c->c_nsubprotocols; i++)
+		free(c->c_subprotocols[i]);
+	free(c->c_subprotocols);
+	free(c->c_backend_socket);
+	cfg_free_fields(c);
+	free(c);
+}

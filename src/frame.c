@@ -1,0 +1,153 @@
+/*
+ * The backend wire format. Length-prefixed: a 4-byte unsigned big-endian
+ * length, then that many bytes of JSON. ndjson: one JSON object per line.
+ * The decoder is fed whatever the socket delivered and returns frames one
+ * by one; a returned frame stays valid until the next call.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "wsgated.h"
+
+#define FRAME_PREFIX	4
+
+/* Append obj, compact JSON, as one frame. Return 0, or -1 if unencodable. */
+int
+frame_encode(enum framing framing, const json_t *obj, struct buf *out)
+{
+	unsigned char	*p;
+	size_t		 room = 256, n, pre;
+
+	pre = framing == FRAMING_LENGTH_PREFIXED ? FRAME_PREFIX : 0;
+	for (;;) {
+		p = buf_reserve(out, pre + room + 1);
+		n = json_dumpb(obj, (char *)p + pre, room, JSON_COMPACT);
+		if (n == 0)
+			return (-1);
+		if (n <= room)
+			break;
+		room = n;
+	}
+	if (framing == FRAMING_LENGTH_PREFIXED) {
+		if (n > UINT32_MAX)
+			return (-1);
+		p[0] = (unsigned char)(n >> 24);
+		p[1] = (unsigned char)(n >> 16);
+		p[2] = (unsigned char)(n >> 8);
+		p[3] = (unsigned char)n;
+	} else
+		p[n] = '\n';	/* compact JSON never holds a raw newline */
+	buf_commit(out, pre + n + (framing == FRAMING_NDJSON));
+	return (0);
+}
+
+void
+frame_dec_init(struct frame_dec *d, enum framing framing, size_t max)
+{
+	memset(d, 0, sizeof *d);
+	d->fd_framing = framing;
+	d->fd_max = max;
+	buf_init(&d->fd_in);
+}
+
+void
+frame_dec_free(struct frame_dec *d)
+{
+	buf_free(&d->fd_in);
+}
+
+void
+frame_dec_feed(struct frame_dec *d, const void *data, size_t len)
+{
+	if (d->fd_pending != 0) {
+		buf_drain(&d->fd_in, d->fd_pending);
+		d->fd_pending = 0;
+	}
+	buf_add(&d->fd_in, data, len);
+}
+
+static enum frame_result
+frame_next_prefixed(struct frame_dec *d, const char **frame, size_t *len)
+{
+	const unsigned char	*p = buf_data(&d->fd_in);
+	size_t			 used = buf_used(&d->fd_in), n;
+
+	if (used < FRAME_PREFIX)
+		return (FRAME_MORE);
+	n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+	if (n > d->fd_max)
+		return (FRAME_TOO_BIG);
+	if (used - FRAME_PREFIX < n)
+		return (FRAME_MORE);
+	*frame = (const char *)p + FRAME_PREFIX;
+	*len = n;
+	d->fd_pending = FRAME_PREFIX + n;
+	return (FRAME_OK);
+}
+
+static enum frame_result
+frame_next_ndjson(struct frame_dec *d, const char **frame, size_t *len)
+{
+	const unsigned char	*p, *nl;
+	size_t			 used, n;
+
+	for (;;) {
+		p = buf_data(&d->fd_in);
+		used = buf_used(&d->fd_in);
+		nl = memchr(p + d->fd_scan, '\n', used - d->fd_scan);
+		if (nl == NULL) {
+			if (d->fd_skipping) {
+				buf_drain(&d->fd_in, used);
+				d->fd_scan = 0;
+				return (FRAME_MORE);
+			}
+			if (used > d->fd_max) {
+				/* Too long already: drop up to its newline. */
+				buf_drain(&d->fd_in, used);
+				d->fd_scan = 0;
+				d->fd_skipping = 1;
+				return (FRAME_SKIPPED);
+			}
+			d->fd_scan = used;
+			return (FRAME_MORE);
+		}
+		n = (size_t)(nl - p);
+		d->fd_scan = 0;
+		if (d->fd_skipping) {
+			d->fd_skipping = 0;
+			buf_drain(&d->fd_in, n + 1);
+			continue;
+		}
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n > d->fd_max) {
+			buf_drain(&d->fd_in, (size_t)(nl - p) + 1);
+			return (FRAME_SKIPPED);
+		}
+		if (n == 0) {
+			buf_drain(&d->fd_in, (size_t)(nl - p) + 1);
+			continue;
+		}
+		*frame = (const char *)p;
+		*len = n;
+		d->fd_pending = (size_t)(nl - p) + 1;
+		return (FRAME_OK);
+	}
+}
+
+/*
+ * Return the next complete frame in *frame and *len (FRAME_OK), or say
+ * why there is none.
+ */
+enum frame_result
+frame_dec_next(struct frame_dec *d, const char **frame, size_t *len)
+{
+	if (d->fd_pending != 0) {
+		buf_drain(&d->fd_in, d->fd_pending);
+		d->fd_pending = 0;
+	}
+	if (d->fd_framing == FRAMING_LENGTH_PREFIXED)
+		return (frame_next_prefixed(d, frame, len));
+	return (frame_next_ndjson(d, frame, len));
+}

@@ -1,0 +1,441 @@
+/*
+ * The front door, on the main thread's libevent loop: it accepts
+ * connections, reads each request head under a byte, header and time
+ * limit, answers everything that is not a valid WebSocket upgrade, builds
+ * the context of those that are, and hands the socket to a worker.
+ *
+ * The head is peeked before it is read, so that exactly the head is
+ * consumed: bytes a client sends after it (its first WebSocket frames)
+ * stay in the socket for libwebsockets to read.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "wsgated.h"
+
+#define FRONT_BACKLOG		1024
+#define FRONT_LINGER_SECS	1	/* after an error answer */
+#define FRONT_LINGER_BYTES	65536
+#define FRONT_MAX_LISTENERS	16
+#define FRONT_ACCEPT_PAUSE_SECS	1	/* after EMFILE */
+
+enum front_state {
+	FRONT_READING,		/* reading the request head */
+	FRONT_LINGERING		/* answered; draining before close */
+};
+
+struct front_conn {
+	TAILQ_ENTRY(front_conn)	 fc_entry;
+	int			 fc_fd;
+	enum front_state	 fc_state;
+	struct event		*fc_read;
+	struct event		*fc_timer;	/* handshake or linger deadline */
+	char			 fc_peer[INET6_ADDRSTRLEN];
+	char			*fc_buf;
+	size_t			 fc_len;
+	size_t			 fc_drained;	/* while lingering */
+};
+TAILQ_HEAD(front_conns, front_conn);
+
+static const struct cfg		*front_cfg;
+static struct event_base	*front_base;
+static int			 front_fds[FRONT_MAX_LISTENERS];
+static int			 front_nfds;
+static struct evconnlistener	*front_listeners[FRONT_MAX_LISTENERS];
+static struct event		*front_resume;
+static struct front_conns	 front_conns = TAILQ_HEAD_INITIALIZER(front_conns);
+static size_t			 front_nreading;
+static struct http_header	*front_headers;
+static struct ratelog		 front_emfile_rl;
+
+static void
+front_conn_free(struct front_conn *c, int close_fd)
+{
+	TAILQ_REMOVE(&front_conns, c, fc_entry);
+	if (c->fc_state == FRONT_READING)
+		front_nreading--;
+	event_free(c->fc_read);
+	event_free(c->fc_timer);
+	if (close_fd)
+		close(c->fc_fd);
+	free(c->fc_buf);
+	free(c);
+}
+
+static void
+front_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct front_conn	*c = arg;
+	char			 junk[4096];
+	ssize_t			 n;
+
+	if (what & EV_TIMEOUT) {
+		front_conn_free(c, 1);
+		return;
+	}
+	n = recv(fd, junk, sizeof junk, 0);
+	if (n > 0 && (c->fc_drained += (size_t)n) < FRONT_LINGER_BYTES)
+		return;
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	front_conn_free(c, 1);
+}
+
+/*
+ * Answer with an HTTP status and a short reason, then close. The write
+ * side is shut and the rest of the request drained for a moment, so that
+ * the client reads the answer rather than a reset.
+ */
+static void
+front_respond(struct front_conn *c, int status, const char *reason,
+    const char *headers)
+{
+	struct timeval	 tv = { FRONT_LINGER_SECS, 0 };
+	char		*resp;
+	int		 n;
+
+	if (status != 200) {
+		METRICS_INC(&metrics_front, conns_rejected);
+		log_debug("front: %s: %d %s", c->fc_peer, status, reason);
+	}
+	n = xasprintf(&resp, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n", status,
+	    http_status_text(status), strlen(reason) + 1, headers ? headers : "",
+	    reason);
+	/* A short answer fits the socket buffer; if not, the client is gone. */
+	(void)send(c->fc_fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(resp);
+	shutdown(c->fc_fd, SHUT_WR);
+
+	front_nreading--;
+	c->fc_state = FRONT_LINGERING;
+	event_free(c->fc_read);
+	event_free(c->fc_timer);
+	c->fc_read = event_new(front_base, c->fc_fd, EV_READ | EV_PERSIST,
+	    front_linger_cb, c);
+	c->fc_timer = evtimer_new(front_base, front_linger_cb, c);
+	if (c->fc_read == NULL || c->fc_timer == NULL)
+		fatalx("%s: event_new", __func__);
+	event_add(c->fc_read, NULL);
+	evtimer_add(c->fc_timer, &tv);
+}
+
+/* The head libwebsockets gets: rebuilt from checked parts only. */
+static char *
+front_lws_head(const struct http_upgrade *up, size_t *len)
+{
+	char	*head;
+	int	 n;
+
+	n = xasprintf(&head, "GET %s HTTP/1.1\r\nHost: wsgated\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: %.24s\r\nSec-WebSocket-Version: 13\r\n"
+	    "%s%.*s%s\r\n", front_cfg->c_listen_path, up->u_key,
+	    up->u_protocol ? "Sec-WebSocket-Protocol: " : "",
+	    (int)up->u_protocollen, up->u_protocol ? up->u_protocol : "",
+	    up->u_protocol ? "\r\n" : "");
+	*len = (size_t)n;
+	return (head);
+}
+
+/* A whole head has arrived: answer it, or hand the socket over. */
+static void
+front_head(struct front_conn *c)
+{
+	const struct cfg	*cfg = front_cfg;
+	struct http_request	 req;
+	struct http_upgrade	 up;
+	struct worker		*w;
+	const char		*cause;
+	char			*why, *head, id[WSG_ID_LEN + 1];
+	json_t			*ctx;
+	size_t			 headlen;
+	int			 status;
+
+	status = http_parse(c->fc_buf, c->fc_len, front_headers,
+	    cfg->c_max_headers, &req, &cause);
+	if (status != 0) {
+		front_respond(c, status, cause, NULL);
+		return;
+	}
+	if (http_path_is(&req, "/healthz") && req.r_methodlen == 3 &&
+	    memcmp(req.r_method, "GET", 3) == 0) {
+		front_respond(c, 200, "ok", NULL);
+		return;
+	}
+	if (!http_path_is(&req, cfg->c_listen_path)) {
+		front_respond(c, 404, "no such path", NULL);
+		return;
+	}
+	status = http_upgrade_check(&req, cfg->c_subprotocols,
+	    cfg->c_nsubprotocols, &up, &cause);
+	if (status == 426) {
+		front_respond(c, status, cause, "Upgrade: websocket\r\n"
+		    "Sec-WebSocket-Version: 13\r\n");
+		return;
+	}
+	if (status == 405) {
+		front_respond(c, status, cause, "Allow: GET\r\n");
+		return;
+	}
+	if (status != 0) {
+		front_respond(c, status, cause, NULL);
+		return;
+	}
+
+	w = ws_pick();
+	ws_new_id(w, id);
+	ctx = ctx_build(cfg, &req, c->fc_peer, id, ctx_now_ms(), &status,
+	    &why);
+	if (ctx == NULL) {
+		front_respond(c, status, why, NULL);
+		free(why);
+		return;
+	}
+
+	head = front_lws_head(&up, &headlen);
+	log_debug("front: %s: upgrade, session %s", c->fc_peer, id);
+	METRICS_INC(&metrics_front, conns_upgraded);
+	ws_handoff(w, c->fc_fd, head, headlen, ctx, id);
+	front_conn_free(c, 0);
+}
+
+static void
+front_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct front_conn	*c = arg;
+	size_t			 max = front_cfg->c_max_head_bytes;
+	ssize_t			 n, end;
+
+	if (what & EV_TIMEOUT) {
+		front_respond(c, 408, "request head not received in time",
+		    NULL);
+		return;
+	}
+	n = recv(fd, c->fc_buf + c->fc_len, max - c->fc_len, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* Gone before finishing its head. */
+		front_conn_free(c, 1);
+		return;
+	}
+	end = http_head_end(c->fc_buf, c->fc_len + (size_t)n, c->fc_len);
+	if (end != -1)
+		n = end - (ssize_t)c->fc_len;
+	if (recv(fd, c->fc_buf + c->fc_len, (size_t)n, 0) != n) {
+		front_conn_free(c, 1);
+		return;
+	}
+	c->fc_len += (size_t)n;
+	if (end != -1)
+		front_head(c);
+	else if (c->fc_len == max)
+		front_respond(c, 431, "request head too large", NULL);
+}
+
+static void
+front_peer_name(const struct sockaddr *sa, char *out, size_t len)
+{
+	const struct sockaddr_in6	*sin6 = (const void *)sa;
+	const struct sockaddr_in	*sin = (const void *)sa;
+
+	if (sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+		inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], out,
+		    (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &sin6->sin6_addr, out, (socklen_t)len);
+	else if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)len);
+	else
+		snprintf(out, len, "unknown");
+}
+
+static void
+front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	const struct cfg	*cfg = front_cfg;
+	struct front_conn	*c;
+	struct timeval		 tv;
+	double			 t = cfg->c_handshake_timeout;
+
+	METRICS_INC(&metrics_front, conns_accepted);
+	c = xcalloc(1, sizeof *c);
+	c->fc_fd = fd;
+	c->fc_state = FRONT_READING;
+	front_peer_name(sa, c->fc_peer, sizeof c->fc_peer);
+	c->fc_buf = xmalloc(cfg->c_max_head_bytes);
+	c->fc_read = event_new(front_base, fd, EV_READ | EV_PERSIST,
+	    front_read_cb, c);
+	c->fc_timer = evtimer_new(front_base, front_read_cb, c);
+	if (c->fc_read == NULL || c->fc_timer == NULL)
+		fatalx("%s: event_new", __func__);
+	TAILQ_INSERT_TAIL(&front_conns, c, fc_entry);
+	front_nreading++;
+
+	if (ws_sessions() + front_nreading > cfg->c_max_connections) {
+		front_respond(c, 503, "too many connections", NULL);
+		return;
+	}
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	event_add(c->fc_read, NULL);
+	evtimer_add(c->fc_timer, &tv);
+}
+
+static void
+front_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	 i;
+
+	for (i = 0; i < front_nfds; i++)
+		evconnlistener_enable(front_listeners[i]);
+}
+
+/* Out of file descriptors: stop accepting for a second, not spin. */
+static void
+front_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct timeval	 tv = { FRONT_ACCEPT_PAUSE_SECS, 0 };
+	uint64_t	 suppressed;
+	int		 i, error = EVUTIL_SOCKET_ERROR();
+
+	if (error != EMFILE && error != ENFILE && error != ENOBUFS &&
+	    error != ENOMEM) {
+		log_warnx("front: accept: %s", strerror(error));
+		return;
+	}
+	if (ratelog_allow(&front_emfile_rl, &suppressed))
+		log_warnx("front: accept: %s; pausing for %d s",
+		    strerror(error), FRONT_ACCEPT_PAUSE_SECS);
+	for (i = 0; i < front_nfds; i++)
+		evconnlistener_disable(front_listeners[i]);
+	evtimer_add(front_resume, &tv);
+}
+
+static int
+front_bind_one(const struct addrinfo *ai, char **cause)
+{
+	char	 host[NI_MAXHOST], serv[NI_MAXSERV];
+	int	 fd, on = 1;
+
+	if (front_nfds == FRONT_MAX_LISTENERS) {
+		xasprintf(cause, "more than %d listening addresses",
+		    FRONT_MAX_LISTENERS);
+		return (-1);
+	}
+	getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, serv,
+	    sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV);
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1) {
+		xasprintf(cause, "socket for %s: %s", host, strerror(errno));
+		return (-1);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	/* "*" binds :: and 0.0.0.0 side by side. */
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+	    listen(fd, FRONT_BACKLOG) == -1) {
+		xasprintf(cause, "cannot listen on [%s]:%s: %s", host, serv,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	log_info("listening on [%s]:%s", host, serv);
+	front_fds[front_nfds++] = fd;
+	return (0);
+}
+
+/* Bind every listening socket. Return -1 with *cause on failure. */
+int
+front_listen(const struct cfg *cfg, char **cause)
+{
+	struct addrinfo	 hints, *res, *ai;
+	const char	*host = cfg->c_listen_address;
+	char		 port[16];
+	int		 error;
+
+	front_cfg = cfg;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof port, "%d", cfg->c_listen_port);
+	if (strcmp(host, "*") == 0)
+		host = NULL;
+	if ((error = getaddrinfo(host, port, &hints, &res)) != 0) {
+		xasprintf(cause, "listen.address %s: %s", cfg->c_listen_address,
+		    gai_strerror(error));
+		return (-1);
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (front_bind_one(ai, cause) == -1) {
+			freeaddrinfo(res);
+			return (-1);
+		}
+	}
+	freeaddrinfo(res);
+	front_headers = xcalloc(cfg->c_max_headers, sizeof *front_headers);
+	return (0);
+}
+
+/* Start accepting on base. */
+void
+front_start(struct event_base *base)
+{
+	int	 i;
+
+	front_base = base;
+	front_resume = evtimer_new(base, front_resume_cb, NULL);
+	for (i = 0; i < front_nfds; i++) {
+		front_listeners[i] = evconnlistener_new(base, front_accept_cb,
+		    NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+		    front_fds[i]);
+		if (front_listeners[i] == NULL)
+			fatalx("evconnlistener_new");
+		evconnlistener_set_error_cb(front_listeners[i],
+		    front_accept_error_cb);
+	}
+}
+
+/* Stop accepting and drop every connection not yet handed over. */
+void
+front_stop(void)
+{
+	struct front_conn	*c;
+	int			 i;
+
+	for (i = 0; i < front_nfds; i++) {
+		if (front_listeners[i] != NULL)
+			evconnlistener_free(front_listeners[i]);
+		else
+			close(front_fds[i]);
+		front_listeners[i] = NULL;
+	}
+	front_nfds = 0;
+	while ((c = TAILQ_FIRST(&front_conns)) != NULL)
+		front_conn_free(c, 1);
+	if (front_resume != NULL)
+		event_free(front_resume);
+	front_resume = NULL;
+	free(front_headers);
+	front_headers = NULL;
+}

@@ -1,0 +1,762 @@
+/*
+ * The WebSocket workers. Each worker is a thread that owns one
+ * libwebsockets context running on its own libev loop, the sessions the
+ * front door handed to it, and its own backend link, so that a message
+ * from a client to the backend and back never leaves the thread.
+ *
+ * Other threads talk to a worker only through its inbox (w_lock) and
+ * lws_cancel_service(), the one lws call that is safe from another
+ * thread; the worker drains the inbox in LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "wsgated.h"
+#include "ws.h"
+
+#define WS_PROTOCOL		"wsgate"
+/* Not a token, so no client can ask for it as a subprotocol. */
+#define WS_BACKEND_PROTOCOL	"wsgate backend"
+/* The head libwebsockets parses is one wsgated wrote; this is plenty. */
+#define WS_LWS_HEADER_DATA	1024
+#define WS_STOP_POLL_US		(20 * LWS_US_PER_MS)
+
+static struct worker	*ws_workers;
+static int		 ws_n;
+static unsigned int	 ws_next;	/* front thread only */
+static size_t		 ws_live;	/* atomic: sessions in all workers */
+
+static pthread_mutex_t	 ws_start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 ws_start_cond = PTHREAD_COND_INITIALIZER;
+static int		 ws_started, ws_start_failed;
+
+static int	ws_client_cb(struct lws *, enum lws_callback_reasons, void *,
+		    void *, size_t);
+
+int
+ws_nworkers(void)
+{
+	return (ws_n);
+}
+
+size_t
+ws_sessions(void)
+{
+	return (__atomic_load_n(&ws_live, __ATOMIC_RELAXED));
+}
+
+void
+ws_sum_metrics(struct metrics *m)
+{
+	const struct metrics	*wm;
+	int			 i;
+
+	for (i = 0; i < ws_n; i++) {
+		wm = &ws_workers[i].w_metrics;
+#define WS_SUM(name) m->name += __atomic_load_n(&wm->name, __ATOMIC_RELAXED);
+		METRICS_FIELDS(WS_SUM)
+#undef WS_SUM
+	}
+}
+
+/*
+ * The worker that owns a socket id, from its first character: any thread
+ * can route a backend command without a shared table.
+ */
+struct worker *
+ws_owner(const char *id, size_t len)
+{
+	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char		*p;
+
+	if (len != WSG_ID_LEN || ws_n == 0 || id[0] == '\0' ||
+	    (p = strchr(b64, id[0])) == NULL)
+		return (NULL);
+	return (&ws_workers[(p - b64) % ws_n]);
+}
+
+/* Pick the worker with the fewest sessions. Front thread only. */
+struct worker *
+ws_pick(void)
+{
+	struct worker	*best = NULL;
+	size_t		 n, least = SIZE_MAX;
+	int		 i, k;
+
+	for (i = 0; i < ws_n; i++) {
+		k = (int)((ws_next + (unsigned int)i) % (unsigned int)ws_n);
+		n = __atomic_load_n(&ws_workers[k].w_nsessions,
+		    __ATOMIC_RELAXED);
+		if (n < least) {
+			least = n;
+			best = &ws_workers[k];
+		}
+	}
+	ws_next++;
+	return (best);
+}
+
+/* A fresh socket id that routes to w. */
+void
+ws_new_id(struct worker *w, char id[WSG_ID_LEN + 1])
+{
+	do
+		ctx_new_id(id);
+	while (ws_owner(id, WSG_ID_LEN) != w);
+}
+
+void
+ws_post(struct worker *w, struct inbox_item *it)
+{
+	pthread_mutex_lock(&w->w_lock);
+	TAILQ_INSERT_TAIL(&w->w_inbox, it, i_entry);
+	pthread_mutex_unlock(&w->w_lock);
+	lws_cancel_service(w->w_lws);
+}
+
+/*
+ * Give a connection to worker w: the socket, the head libwebsockets must
+ * parse, and the context. Takes ownership of fd, head and ctx.
+ */
+void
+ws_handoff(struct worker *w, int fd, char *head, size_t headlen, json_t *ctx,
+    const char *id)
+{
+	struct session		*s;
+	struct inbox_item	*it;
+
+	s = xcalloc(1, sizeof *s);
+	memcpy(s->s_id, id, WSG_ID_LEN + 1);
+	s->s_ctx = ctx;
+	s->s_worker = w;
+	s->s_state = SESS_ADOPTING;
+	s->s_fd = fd;
+	s->s_head = head;
+	s->s_headlen = headlen;
+	buf_init(&s->s_rx);
+	TAILQ_INIT(&s->s_outq);
+	__atomic_fetch_add(&w->w_nsessions, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&ws_live, 1, __ATOMIC_RELAXED);
+
+	it = xcalloc(1, sizeof *it);
+	it->i_kind = INBOX_ADOPT;
+	it->i_session = s;
+	ws_post(w, it);
+}
+
+struct outmsg *
+ws_outmsg_new(const void *data, size_t len, int binary)
+{
+	struct outmsg	*o;
+
+	o = xmalloc(sizeof *o + LWS_PRE + len + 1);
+	o->o_len = len;
+	o->o_binary = binary;
+	if (data != NULL && len > 0)
+		memcpy(o->o_data + LWS_PRE, data, len);
+	return (o);
+}
+
+static void
+ws_session_free(struct session *s)
+{
+	struct worker	*w = s->s_worker;
+	struct outmsg	*o;
+
+	while ((o = TAILQ_FIRST(&s->s_outq)) != NULL) {
+		TAILQ_REMOVE(&s->s_outq, o, o_entry);
+		free(o);
+	}
+	buf_free(&s->s_rx);
+	json_decref(s->s_ctx);
+	free(s->s_head);
+	free(s);
+	__atomic_fetch_sub(&w->w_nsessions, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&ws_live, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Close a session from this side with code and reason. With flush, the
+ * messages already queued for the client go first.
+ */
+static void
+ws_session_close(struct session *s, int code, const char *reason, int flush)
+{
+	if (s->s_state != SESS_OPEN)
+		return;
+	s->s_state = SESS_CLOSING;
+	s->s_close_code = code;
+	s->s_close_flush = flush;
+	snprintf(s->s_close_reason, sizeof s->s_close_reason, "%s", reason);
+	buf_reset(&s->s_rx);
+	lws_callback_on_writable(s->s_wsi);
+}
+
+static void
+ws_emit_open(struct session *s)
+{
+	json_t	*ev;
+
+	ev = json_pack("{s:s, s:s, s:O}", "type", "open", "socketId", s->s_id,
+	    "context", s->s_ctx);
+	backend_emit(s->s_worker, ev);
+	json_decref(ev);
+}
+
+static void
+ws_emit_close(struct session *s)
+{
+	json_t	*ev;
+
+	ev = json_pack("{s:s, s:s, s:i, s:s, s:O}", "type", "close",
+	    "socketId", s->s_id, "code", s->s_close_code, "reason",
+	    s->s_close_reason, "context", s->s_ctx);
+	backend_emit(s->s_worker, ev);
+	json_decref(ev);
+}
+
+/* Forward the message reassembled in s_rx to the backend. */
+static void
+ws_emit_message(struct session *s)
+{
+	struct worker	*w = s->s_worker;
+	const char	*data = (const char *)buf_data(&s->s_rx);
+	size_t		 len = buf_used(&s->s_rx);
+	char		*b64 = NULL;
+	json_t		*ev;
+
+	METRICS_INC(&w->w_metrics, msgs_in);
+	METRICS_ADD(&w->w_metrics, msgs_in_bytes, len);
+	if (s->s_rx_binary) {
+		b64 = xmalloc(b64_encoded_len(len) + 1);
+		b64_encode(data, len, b64);
+		ev = json_pack("{s:s, s:s, s:O, s:s%, s:b}", "type", "message",
+		    "socketId", s->s_id, "context", s->s_ctx, "data", b64,
+		    b64_encoded_len(len), "binary", 1);
+	} else {
+		ev = json_pack("{s:s, s:s, s:O, s:s%}", "type", "message",
+		    "socketId", s->s_id, "context", s->s_ctx, "data", data,
+		    len);
+	}
+	if (ev == NULL)
+		fatalx("%s: json_pack failed", __func__);
+	if (backend_emit(w, ev) == 0)
+		METRICS_INC(&w->w_metrics, msgs_to_backend);
+	json_decref(ev);
+	free(b64);
+}
+
+/* A fragment of a client message arrived. */
+static void
+ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
+{
+	struct worker	*w = s->s_worker;
+	size_t		 max = w->w_cfg->c_max_message_bytes;
+
+	if (s->s_state != SESS_OPEN)
+		return;
+	if (buf_used(&s->s_rx) == 0 && lws_is_first_fragment(wsi))
+		s->s_rx_binary = lws_frame_is_binary(wsi);
+	if (len > max - buf_used(&s->s_rx)) {
+		METRICS_INC(&w->w_metrics, msgs_dropped_too_big);
+		log_info("session %s: message over %zu bytes, closing", s->s_id,
+		    max);
+		ws_session_close(s, WSG_CLOSE_TOO_BIG, "message too big", 0);
+		return;
+	}
+	buf_add(&s->s_rx, in, len);
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return;
+
+	/*
+	 * wsgated checks UTF-8 itself rather than with lws's option: it
+	 * must know the close code to tell the backend, and lws keeps the
+	 * code of a close it starts to itself.
+	 */
+	if (!s->s_rx_binary && !utf8_valid(buf_data(&s->s_rx),
+	    buf_used(&s->s_rx))) {
+		METRICS_INC(&w->w_metrics, msgs_dropped_bad_utf8);
+		log_info("session %s: invalid UTF-8 in a text message, closing",
+		    s->s_id);
+		ws_session_close(s, WSG_CLOSE_BAD_DATA, "invalid UTF-8", 0);
+		return;
+	}
+	ws_emit_message(s);
+	buf_reset(&s->s_rx);
+}
+
+/* Write the next queued message, or the close when it is due. */
+static int
+ws_writeable(struct session *s, struct lws *wsi)
+{
+	struct worker	*w = s->s_worker;
+	struct outmsg	*o;
+	int		 n;
+
+	if (s->s_state == SESS_CLOSING &&
+	    (!s->s_close_flush || TAILQ_EMPTY(&s->s_outq))) {
+		lws_close_reason(wsi, (enum lws_close_status)s->s_close_code,
+		    (unsigned char *)s->s_close_reason,
+		    strlen(s->s_close_reason));
+		return (-1);
+	}
+	if ((o = TAILQ_FIRST(&s->s_outq)) == NULL)
+		return (0);
+	TAILQ_REMOVE(&s->s_outq, o, o_entry);
+	s->s_outq_bytes -= o->o_len;
+	n = lws_write(wsi, o->o_data + LWS_PRE, o->o_len,
+	    o->o_binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	if (n < (int)o->o_len) {
+		free(o);
+		return (-1);
+	}
+	METRICS_INC(&w->w_metrics, msgs_out);
+	METRICS_ADD(&w->w_metrics, msgs_out_bytes, o->o_len);
+	free(o);
+	if (!TAILQ_EMPTY(&s->s_outq) || s->s_state == SESS_CLOSING)
+		lws_callback_on_writable(wsi);
+	return (0);
+}
+
+/* The client sent a close frame: remember its code and reason. */
+static void
+ws_peer_close(struct session *s, const unsigned char *in, size_t len)
+{
+	size_t	 rlen;
+
+	s->s_peer_closed = 1;
+	if (len < 2) {
+		s->s_close_code = WSG_CLOSE_NO_STATUS;
+		s->s_close_reason[0] = '\0';
+		return;
+	}
+	s->s_close_code = in[0] << 8 | in[1];
+	rlen = len - 2 > WSG_CLOSE_REASON_MAX ? WSG_CLOSE_REASON_MAX : len - 2;
+	if (!utf8_valid(in + 2, rlen))
+		rlen = 0;
+	memcpy(s->s_close_reason, in + 2, rlen);
+	s->s_close_reason[rlen] = '\0';
+}
+
+/* Deliver a message from the backend to a socket of this worker. */
+static void
+ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
+{
+	struct session	*s;
+
+	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
+	if (s == NULL || s->s_state != SESS_OPEN) {
+		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+		    "send to unknown socket %.*s", WSG_ID_LEN, id);
+		free(o);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&s->s_outq, o, o_entry);
+	s->s_outq_bytes += o->o_len;
+	lws_callback_on_writable(s->s_wsi);
+}
+
+static void
+ws_close_local(struct worker *w, const char *id, int code,
+    const char *reason)
+{
+	struct session	*s;
+
+	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
+	if (s == NULL || s->s_state != SESS_OPEN) {
+		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+		    "close of unknown socket %.*s", WSG_ID_LEN, id);
+		return;
+	}
+	METRICS_INC(&w->w_metrics, backend_closes);
+	ws_session_close(s, code, reason, 1);
+}
+
+/*
+ * Route a backend send to the socket's worker. Called on worker w's
+ * thread; takes ownership of o.
+ */
+void
+ws_deliver(struct worker *w, const char *id, size_t idlen, struct outmsg *o)
+{
+	struct worker		*owner = ws_owner(id, idlen);
+	struct inbox_item	*it;
+
+	if (owner == NULL) {
+		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+		    "send to a malformed socket id");
+		free(o);
+		return;
+	}
+	if (owner == w) {
+		ws_deliver_local(w, id, o);
+		return;
+	}
+	it = xcalloc(1, sizeof *it);
+	it->i_kind = INBOX_SEND;
+	memcpy(it->i_id, id, WSG_ID_LEN);
+	it->i_msg = o;
+	ws_post(owner, it);
+}
+
+void
+ws_close_by_id(struct worker *w, const char *id, size_t idlen, int code,
+    const char *reason)
+{
+	struct worker		*owner = ws_owner(id, idlen);
+	struct inbox_item	*it;
+
+	if (owner == NULL) {
+		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+		    "close of a malformed socket id");
+		return;
+	}
+	if (owner == w) {
+		ws_close_local(w, id, code, reason);
+		return;
+	}
+	it = xcalloc(1, sizeof *it);
+	it->i_kind = INBOX_CLOSE;
+	memcpy(it->i_id, id, WSG_ID_LEN);
+	it->i_code = code;
+	snprintf(it->i_reason, sizeof it->i_reason, "%s", reason);
+	ws_post(owner, it);
+}
+
+/* Adopt a socket from the front door into this worker's lws context. */
+static void
+ws_adopt(struct worker *w, struct session *s)
+{
+	struct lws	*wsi;
+	char		*head = s->s_head;
+
+	s->s_head = NULL;
+	if (w->w_stopping) {
+		close(s->s_fd);
+		free(head);
+		ws_session_free(s);
+		return;
+	}
+	/*
+	 * The session is attached to its wsi in NEW_CLIENT_INSTANTIATED,
+	 * inside this call and before lws parses the head; from then on
+	 * WSI_DESTROY frees it. lws owns the fd whatever happens.
+	 */
+	w->w_adopting = s;
+	wsi = lws_adopt_socket_vhost_readbuf(w->w_vhost, s->s_fd, head,
+	    s->s_headlen);
+	free(head);
+	if (w->w_adopting == s) {
+		w->w_adopting = NULL;
+		log_warnx("session %s: libwebsockets refused the socket",
+		    s->s_id);
+		if (wsi != NULL)
+			lws_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_PROXY_RESPONSE,
+			    LWS_TO_KILL_ASYNC);
+		ws_session_free(s);
+	}
+}
+
+static void
+ws_stop_check_cb(lws_sorted_usec_list_t *sul)
+{
+	struct worker	*w = lws_container_of(sul, struct worker,
+			    w_stop_timer);
+
+	if ((__atomic_load_n(&w->w_nsessions, __ATOMIC_RELAXED) == 0 &&
+	    backend_idle(w)) || ctx_now_ms() >= w->w_stop_deadline) {
+		ev_break((struct ev_loop *)w->w_loop, EVBREAK_ALL);
+		return;
+	}
+	lws_sul_schedule(w->w_lws, 0, &w->w_stop_timer, ws_stop_check_cb,
+	    WS_STOP_POLL_US);
+}
+
+/* Start a graceful stop: close every client with 1001, then drain. */
+static void
+ws_begin_stop(struct worker *w, int timeout_ms)
+{
+	struct session	*s;
+	size_t		 i;
+
+	w->w_stopping = 1;
+	w->w_stop_deadline = ctx_now_ms() + timeout_ms;
+	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
+		for (s = w->w_sessions.sm_buckets[i]; s != NULL;
+		    s = s->s_hnext)
+			ws_session_close(s, WSG_CLOSE_GOING_AWAY,
+			    "going away", 0);
+	}
+	lws_sul_schedule(w->w_lws, 0, &w->w_stop_timer, ws_stop_check_cb, 1);
+}
+
+static void
+ws_drain_inbox(struct worker *w)
+{
+	struct inbox		 items;
+	struct inbox_item	*it;
+
+	TAILQ_INIT(&items);
+	pthread_mutex_lock(&w->w_lock);
+	TAILQ_CONCAT(&items, &w->w_inbox, i_entry);
+	pthread_mutex_unlock(&w->w_lock);
+
+	while ((it = TAILQ_FIRST(&items)) != NULL) {
+		TAILQ_REMOVE(&items, it, i_entry);
+		switch (it->i_kind) {
+		case INBOX_ADOPT:
+			ws_adopt(w, it->i_session);
+			break;
+		case INBOX_SEND:
+			ws_deliver_local(w, it->i_id, it->i_msg);
+			break;
+		case INBOX_CLOSE:
+			ws_close_local(w, it->i_id, it->i_code, it->i_reason);
+			break;
+		case INBOX_STOP:
+			ws_begin_stop(w, it->i_code);
+			break;
+		}
+		free(it);
+	}
+}
+
+/* The lws callback for client sockets, before and after the upgrade. */
+static int
+ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct worker	*w = lws_context_user(lws_get_context(wsi));
+	struct session	*s = lws_get_opaque_user_data(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		/* Sent to every protocol; the second drain finds nothing. */
+		ws_drain_inbox(w);
+		return (0);
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		if ((s = w->w_adopting) != NULL) {
+			w->w_adopting = NULL;
+			s->s_wsi = wsi;
+			lws_set_opaque_user_data(wsi, s);
+		}
+		return (0);
+	case LWS_CALLBACK_ESTABLISHED:
+		if (s == NULL)
+			return (-1);
+		s->s_state = SESS_OPEN;
+		sessmap_insert(&w->w_sessions, s);
+		METRICS_INC(&w->w_metrics, sockets_opened);
+		log_debug("session %s: open", s->s_id);
+		ws_emit_open(s);
+		return (0);
+	case LWS_CALLBACK_RECEIVE:
+		if (s != NULL)
+			ws_receive(s, wsi, in, len);
+		return (0);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (s == NULL)
+			return (0);
+		return (ws_writeable(s, wsi));
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (s != NULL && s->s_state == SESS_OPEN)
+			ws_peer_close(s, in, len);
+		return (0);
+	case LWS_CALLBACK_CLOSED:
+		if (s == NULL || (s->s_state != SESS_OPEN &&
+		    s->s_state != SESS_CLOSING))
+			return (0);
+		if (s->s_state == SESS_OPEN && !s->s_peer_closed) {
+			s->s_close_code = WSG_CLOSE_ABNORMAL;
+			s->s_close_reason[0] = '\0';
+		}
+		s->s_state = SESS_CLOSED;
+		sessmap_remove(&w->w_sessions, s);
+		METRICS_INC(&w->w_metrics, sockets_closed);
+		log_debug("session %s: closed code=%d", s->s_id,
+		    s->s_close_code);
+		if (!w->w_destroying)
+			ws_emit_close(s);
+		return (0);
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (s != NULL) {
+			lws_set_opaque_user_data(wsi, NULL);
+			if (s->s_state == SESS_OPEN || s->s_state ==
+			    SESS_CLOSING)
+				sessmap_remove(&w->w_sessions, s);
+			ws_session_free(s);
+		}
+		return (0);
+	default:
+		return (0);
+	}
+}
+
+static struct lws_protocols *
+ws_protocols(const struct cfg *cfg)
+{
+	struct lws_protocols	*p;
+	size_t			 i, n = 0;
+
+	p = xcalloc(cfg->c_nsubprotocols + 3, sizeof *p);
+	/* First: lws binds it when the client asks for no subprotocol. */
+	p[n].name = WS_PROTOCOL;
+	p[n++].callback = ws_client_cb;
+	for (i = 0; i < cfg->c_nsubprotocols; i++) {
+		p[n].name = cfg->c_subprotocols[i];
+		p[n++].callback = ws_client_cb;
+	}
+	p[n].name = WS_BACKEND_PROTOCOL;
+	p[n++].callback = backend_cb;
+	return (p);
+}
+
+static int
+ws_create_context(struct worker *w)
+{
+	struct lws_context_creation_info	 info;
+	void					*loops[1];
+
+	w->w_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (w->w_loop == NULL) {
+		log_warnx("worker %d: cannot create an event loop", w->w_index);
+		return (-1);
+	}
+	loops[0] = w->w_loop;
+	w->w_protocols = ws_protocols(w->w_cfg);
+
+	memset(&info, 0, sizeof info);
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+	    LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	info.foreign_loops = loops;
+	info.user = w;
+	info.max_http_header_data = WS_LWS_HEADER_DATA;
+	info.protocols = w->w_protocols;
+	info.vhost_name = "wsgated";
+	if ((w->w_lws = lws_create_context(&info)) == NULL) {
+		log_warnx("worker %d: cannot create a libwebsockets context "
+		    "(is the package libwebsockets-evlib-ev installed?)",
+		    w->w_index);
+		return (-1);
+	}
+	if ((w->w_vhost = lws_create_vhost(w->w_lws, &info)) == NULL) {
+		log_warnx("worker %d: cannot create a libwebsockets vhost",
+		    w->w_index);
+		return (-1);
+	}
+	return (0);
+}
+
+static void *
+ws_thread(void *arg)
+{
+	struct worker	*w = arg;
+	int		 failed;
+
+	failed = ws_create_context(w) == -1;
+	pthread_mutex_lock(&ws_start_lock);
+	ws_started++;
+	ws_start_failed |= failed;
+	pthread_cond_signal(&ws_start_cond);
+	pthread_mutex_unlock(&ws_start_lock);
+	if (failed)
+		return (NULL);
+
+	backend_start(w);
+	ev_run((struct ev_loop *)w->w_loop, 0);
+
+	/* Stopped: let lws close what is left, then its loop handles. */
+	w->w_destroying = 1;
+	lws_sul_cancel(&w->w_stop_timer);
+	lws_sul_cancel(&w->w_backend.bl_retry);
+	lws_context_destroy(w->w_lws);
+	w->w_lws = NULL;
+	backend_free(w);
+	ev_run((struct ev_loop *)w->w_loop, 0);
+	ev_loop_destroy((struct ev_loop *)w->w_loop);
+	w->w_loop = NULL;
+	return (NULL);
+}
+
+/* Start the workers; return -1 with *cause if any cannot run. */
+int
+ws_start(const struct cfg *cfg, char **cause)
+{
+	struct worker	*w;
+	long		 ncpu;
+	int		 i, n = cfg->c_workers;
+
+	if (n == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		n = ncpu < 1 ? 1 : ncpu > WSG_MAX_WORKERS ? WSG_MAX_WORKERS :
+		    (int)ncpu;
+	}
+	lws_set_log_level(LLL_ERR | LLL_WARN | (log_debug_enabled() ?
+	    LLL_NOTICE : 0), log_lws_cb);
+
+	ws_workers = xcalloc((size_t)n, sizeof *ws_workers);
+	for (i = 0; i < n; i++) {
+		w = &ws_workers[i];
+		w->w_index = i;
+		w->w_cfg = cfg;
+		pthread_mutex_init(&w->w_lock, NULL);
+		TAILQ_INIT(&w->w_inbox);
+		sessmap_init(&w->w_sessions);
+		backend_init(w);
+	}
+	ws_n = n;
+	for (i = 0; i < n; i++) {
+		if (pthread_create(&ws_workers[i].w_thread, NULL, ws_thread,
+		    &ws_workers[i]) != 0)
+			fatal("pthread_create");
+	}
+	pthread_mutex_lock(&ws_start_lock);
+	while (ws_started < n)
+		pthread_cond_wait(&ws_start_cond, &ws_start_lock);
+	pthread_mutex_unlock(&ws_start_lock);
+	if (ws_start_failed) {
+		xasprintf(cause, "cannot start the WebSocket workers");
+		return (-1);
+	}
+	log_info("%d workers, backend %s (%s)", n, cfg->c_backend_socket,
+	    cfg_framing_name(cfg->c_backend_framing));
+	return (0);
+}
+
+/*
+ * Stop every worker: clients get 1001, the backend queues drain, and each
+ * worker gives up after timeout seconds. Returns when all have ended.
+ */
+void
+ws_stop(double timeout)
+{
+	struct inbox_item	*it;
+	int			 i;
+
+	for (i = 0; i < ws_n; i++) {
+		it = xcalloc(1, sizeof *it);
+		it->i_kind = INBOX_STOP;
+		it->i_code = (int)(timeout * 1000);
+		ws_post(&ws_workers[i], it);
+	}
+	for (i = 0; i < ws_n; i++)
+		pthread_join(ws_workers[i].w_thread, NULL);
+	for (i = 0; i < ws_n; i++) {
+		sessmap_free(&ws_workers[i].w_sessions);
+		free(ws_workers[i].w_protocols);
+		pthread_mutex_destroy(&ws_workers[i].w_lock);
+	}
+	free(ws_workers);
+	ws_workers = NULL;
+	ws_n = 0;
+}

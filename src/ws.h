@@ -1,0 +1,155 @@
+/*
+ * The worker side of wsgated: sessions, workers and backend links, shared
+ * by ws.c, backend.c and sessmap.c. Everything here belongs to one worker
+ * thread unless a comment names a lock.
+ */
+#ifndef WS_H
+#define WS_H
+
+#include <pthread.h>
+
+#include <libwebsockets.h>
+
+#include "wsgated.h"
+
+/* A message waiting to be written to a client, with lws's headroom. */
+struct outmsg {
+	TAILQ_ENTRY(outmsg)	 o_entry;
+	size_t			 o_len;
+	int			 o_binary;
+	unsigned char		 o_data[];	/* LWS_PRE + o_len bytes */
+};
+TAILQ_HEAD(outq, outmsg);
+
+enum sess_state {
+	SESS_ADOPTING,		/* queued for, or inside, the adoption */
+	SESS_OPEN,		/* WebSocket established */
+	SESS_CLOSING,		/* wsgated asked lws to close it */
+	SESS_CLOSED		/* lws reported it closed */
+};
+
+struct session {
+	char			 s_id[WSG_ID_LEN + 1];
+	json_t			*s_ctx;
+	struct worker		*s_worker;
+	struct lws		*s_wsi;
+	enum sess_state		 s_state;
+	struct session		*s_hnext;	/* sessmap chain */
+
+	/* The hand-off: the socket and the head to give libwebsockets. */
+	int			 s_fd;
+	char			*s_head;
+	size_t			 s_headlen;
+
+	/* A client message being reassembled from its fragments. */
+	struct buf		 s_rx;
+	int			 s_rx_binary;
+
+	struct outq		 s_outq;
+	size_t			 s_outq_bytes;
+
+	/* How it ends: the close code and reason reported to the backend. */
+	int			 s_close_code;
+	char			 s_close_reason[WSG_CLOSE_REASON_MAX + 1];
+	int			 s_close_flush;	/* write s_outq first */
+	int			 s_peer_closed;
+};
+
+/* Work for a worker from another thread (w_lock). */
+enum inbox_kind {
+	INBOX_ADOPT,		/* a new connection from the front door */
+	INBOX_SEND,		/* a send from another worker's backend link */
+	INBOX_CLOSE,		/* a close from another worker's backend link */
+	INBOX_STOP		/* graceful stop */
+};
+
+struct inbox_item {
+	TAILQ_ENTRY(inbox_item)	 i_entry;
+	enum inbox_kind		 i_kind;
+	struct session		*i_session;	/* INBOX_ADOPT */
+	char			 i_id[WSG_ID_LEN + 1];
+	struct outmsg		*i_msg;		/* INBOX_SEND */
+	int			 i_code;	/* INBOX_CLOSE */
+	char			 i_reason[WSG_CLOSE_REASON_MAX + 1];
+};
+TAILQ_HEAD(inbox, inbox_item);
+
+enum backend_state {
+	BACKEND_DOWN,		/* waiting to retry */
+	BACKEND_UP		/* connected */
+};
+
+/* What a backend can get wrong; each kind is counted and rate-logged. */
+enum backend_err {
+	BACKEND_ERR_INVALID_JSON,
+	BACKEND_ERR_NOT_OBJECT,
+	BACKEND_ERR_BAD_FIELD,
+	BACKEND_ERR_UNKNOWN_TYPE,
+	BACKEND_ERR_UNKNOWN_SOCKET,
+	BACKEND_ERR_TOO_BIG,
+	BACKEND_ERR_MAX
+};
+
+/* A worker's connection to the backend. */
+struct backend_link {
+	struct worker		*bl_worker;
+	enum backend_state	 bl_state;
+	struct lws		*bl_wsi;
+	lws_sorted_usec_list_t	 bl_retry;
+	double			 bl_delay;	/* next retry, seconds */
+	int			 bl_logged_down;
+
+	/* Encoded frames not yet written, and each one's length. */
+	struct buf		 bl_out;
+	struct buf		 bl_lens;	/* size_t per frame */
+	size_t			 bl_written;	/* of the first frame */
+
+	struct frame_dec	 bl_dec;
+	struct ratelog		 bl_rl[BACKEND_ERR_MAX];
+};
+
+struct worker {
+	int			 w_index;
+	pthread_t		 w_thread;
+	const struct cfg	*w_cfg;
+	struct lws_context	*w_lws;
+	struct lws_vhost	*w_vhost;
+	struct lws_protocols	*w_protocols;
+	void			*w_loop;	/* struct ev_loop * */
+
+	pthread_mutex_t		 w_lock;
+	struct inbox		 w_inbox;	/* w_lock */
+
+	struct session		*w_adopting;
+	struct sessmap		 w_sessions;	/* open sessions by id */
+	size_t			 w_nsessions;	/* atomic: all, any state */
+	struct backend_link	 w_backend;
+	struct metrics		 w_metrics;	/* atomic adds, read by others */
+
+	int			 w_stopping;
+	int			 w_destroying;
+	int64_t			 w_stop_deadline;
+	lws_sorted_usec_list_t	 w_stop_timer;
+};
+
+/* ws.c */
+struct worker	*ws_owner(const char *, size_t);
+void		 ws_post(struct worker *, struct inbox_item *);
+void		 ws_deliver(struct worker *, const char *, size_t,
+		     struct outmsg *);
+void		 ws_close_by_id(struct worker *, const char *, size_t, int,
+		     const char *);
+struct outmsg	*ws_outmsg_new(const void *, size_t, int);
+
+/* backend.c */
+void		 backend_init(struct worker *);
+void		 backend_free(struct worker *);
+void		 backend_start(struct worker *);
+int		 backend_emit(struct worker *, json_t *);
+int		 backend_idle(struct worker *);
+void		 backend_error(struct worker *, enum backend_err, const char *,
+		     ...) __attribute__((format(printf, 3, 4)));
+int		 backend_cb(struct lws *, enum lws_callback_reasons, void *,
+		     void *, size_t);
+
+#endif /* WS_H */

@@ -1,0 +1,151 @@
+/*
+ * wsgated: main, options, daemonising, signals and the order of startup
+ * and shutdown.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "wsgated.h"
+
+static struct event_base	*main_base;
+static struct cfg		*main_cfg;
+
+static void __attribute__((noreturn))
+usage(FILE *f, int status)
+{
+	fprintf(f, "usage: wsgated [-ftVhv] [-c file]\n");
+	exit(status);
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("%s: stopping", strsignal(sig));
+		front_stop();
+		event_base_loopbreak(main_base);
+		break;
+	case SIGHUP:
+		log_warnx("SIGHUP: reloading is not supported yet; restart "
+		    "wsgated to apply changes to %s", main_cfg->c_file);
+		break;
+	case SIGUSR1:
+		metrics_log();
+		break;
+	}
+}
+
+static void
+main_ignore_sigpipe(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGPIPE, &sa, NULL) == -1)
+		fatal("sigaction");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*file = WSG_CONF_FILE;
+	struct event	*sigs[4];
+	const int	 signos[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	char		*errs, *cause;
+	int		 ch, foreground = 0, check = 0, verbose = 0, i;
+	enum log_level	 level;
+
+	while ((ch = getopt(argc, argv, "c:fhtVv")) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'h':
+			usage(stdout, 0);
+		case 't':
+			check = 1;
+			break;
+		case 'V':
+			printf("wsgated %s\n", PACKAGE_VERSION);
+			return (0);
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage(stderr, 1);
+		}
+	}
+	if (optind != argc)
+		usage(stderr, 1);
+
+	/* Errors go to stderr until the configuration says otherwise. */
+	log_init(1, LOG_LEVEL_INFO);
+	if ((main_cfg = cfg_load(file, &errs)) == NULL) {
+		fputs(errs, stderr);
+		free(errs);
+		return (1);
+	}
+	if (check) {
+		printf("configuration OK\n");
+		cfg_free(main_cfg);
+		return (0);
+	}
+
+	level = main_cfg->c_log_level;
+	if (verbose == 1 && level < LOG_LEVEL_INFO)
+		level = LOG_LEVEL_INFO;
+	else if (verbose > 1)
+		level = LOG_LEVEL_DEBUG;
+	log_init(1, level);
+	event_set_log_callback(log_event_cb);
+	main_ignore_sigpipe();
+
+	/* Bind first, so that a port in use is reported on the terminal. */
+	if (front_listen(main_cfg, &cause) == -1)
+		fatalx("%s", cause);
+	if (!foreground) {
+		if (daemon(0, 0) == -1)
+			fatal("daemon");
+		log_init(0, level);
+	}
+
+	if ((main_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	if (ws_start(main_cfg, &cause) == -1)
+		fatalx("%s", cause);
+	front_start(main_base);
+	for (i = 0; i < 4; i++) {
+		sigs[i] = evsignal_new(main_base, signos[i], main_signal_cb,
+		    NULL);
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
+			fatalx("cannot handle signal %d", signos[i]);
+	}
+	log_info("wsgated %s started, path %s", PACKAGE_VERSION,
+	    main_cfg->c_listen_path);
+
+	event_base_dispatch(main_base);
+
+	ws_stop(main_cfg->c_shutdown_timeout);
+	metrics_log();
+	for (i = 0; i < 4; i++)
+		event_free(sigs[i]);
+	event_base_free(main_base);
+	cfg_free(main_cfg);
+	log_info("stopped");
+	return (0);
+}

@@ -1,0 +1,319 @@
+/*
+ * wsgated: a WebSocket gateway that forwards every client event, with a
+ * per-connection JSON context, to a backend over a Unix socket.
+ *
+ * Shared structures, named limits and the prototypes of every module,
+ * grouped by the file that defines them.
+ */
+#ifndef WSGATED_H
+#define WSGATED_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define WSG_CONF_FILE		SYSCONFDIR "/wsgate/wsgate.conf"
+
+/* A socket id is 128 random bits in URL-safe base64 without padding. */
+#define WSG_ID_BYTES		16
+#define WSG_ID_LEN		22
+
+#define WSG_MAX_WORKERS		64	/* workers */
+#define WSG_MAX_FIELDS		64	/* context.fields */
+#define WSG_FIELD_NAME_MAX	64	/* context.fields[].name */
+#define WSG_MAX_SUBPROTOCOLS	16	/* listen.subprotocols */
+#define WSG_CLOSE_REASON_MAX	123	/* RFC 6455 5.5: 125 - 2 code bytes */
+
+/* Close codes wsgated itself uses (RFC 6455 section 7.4.1). */
+#define WSG_CLOSE_NORMAL	1000
+#define WSG_CLOSE_GOING_AWAY	1001
+#define WSG_CLOSE_NO_STATUS	1005
+#define WSG_CLOSE_ABNORMAL	1006
+#define WSG_CLOSE_BAD_DATA	1007
+#define WSG_CLOSE_TOO_BIG	1009
+
+/* buf.c */
+struct buf {
+	unsigned char	*b_data;
+	size_t		 b_off;		/* start of unread bytes */
+	size_t		 b_len;		/* end of unread bytes */
+	size_t		 b_cap;
+};
+void		 buf_init(struct buf *);
+void		 buf_free(struct buf *);
+void		*buf_reserve(struct buf *, size_t);
+void		 buf_add(struct buf *, const void *, size_t);
+void		 buf_commit(struct buf *, size_t);
+void		 buf_drain(struct buf *, size_t);
+void		 buf_reset(struct buf *);
+static inline const unsigned char *
+buf_data(const struct buf *b)
+{
+	return (b->b_data + b->b_off);
+}
+static inline size_t
+buf_used(const struct buf *b)
+{
+	return (b->b_len - b->b_off);
+}
+
+/* xmalloc.c */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+void		*xreallocarray(void *, size_t, size_t);
+char		*xstrdup(const char *);
+char		*xstrndup(const char *, size_t);
+int		 xasprintf(char **, const char *, ...)
+		     __attribute__((format(printf, 2, 3)));
+int		 xvasprintf(char **, const char *, va_list)
+		     __attribute__((format(printf, 2, 0)));
+
+/* log.c */
+enum log_level {
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
+void		 log_init(int, enum log_level);
+void		 log_setlevel(enum log_level);
+enum log_level	 log_getlevel(void);
+const char	*log_level_name(enum log_level);
+int		 log_level_parse(const char *, enum log_level *);
+void		 log_warn(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+void		 log_warnx(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+void		 log_info(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+void		 log_debug(const char *, ...)
+		     __attribute__((format(printf, 1, 2)));
+void		 fatal(const char *, ...)
+		     __attribute__((format(printf, 1, 2), noreturn));
+void		 fatalx(const char *, ...)
+		     __attribute__((format(printf, 1, 2), noreturn));
+void		 log_lws_cb(int, const char *);
+void		 log_event_cb(int, const char *);
+#define log_debug_enabled() (log_getlevel() >= LOG_LEVEL_DEBUG)
+char		*log_escape(const void *, size_t, size_t);
+
+/* cfg.c */
+enum framing {
+	FRAMING_LENGTH_PREFIXED,
+	FRAMING_NDJSON
+};
+
+enum ctx_source {
+	CTX_SOURCE_COOKIE,
+	CTX_SOURCE_HEADER,
+	CTX_SOURCE_QUERY,
+	CTX_SOURCE_PEER
+};
+
+struct ctx_field {
+	char		*f_name;
+	enum ctx_source	 f_source;
+	char		*f_key;		/* NULL for CTX_SOURCE_PEER */
+	int		 f_required;
+	size_t		 f_max_length;
+};
+
+struct cfg {
+	char		*c_file;
+
+	int		 c_workers;
+	double		 c_shutdown_timeout;
+
+	char		*c_listen_address;
+	int		 c_listen_port;
+	char		*c_listen_path;
+	char		**c_subprotocols;
+	size_t		 c_nsubprotocols;
+
+	char		*c_backend_socket;
+	enum framing	 c_backend_framing;
+	double		 c_reconnect_min;
+	double		 c_reconnect_max;
+	size_t		 c_max_frame_bytes;
+	size_t		 c_queue_bytes;
+
+	struct ctx_field *c_fields;
+	size_t		 c_nfields;
+
+	size_t		 c_max_head_bytes;
+	size_t		 c_max_headers;
+	double		 c_handshake_timeout;
+	size_t		 c_max_message_bytes;
+	size_t		 c_max_connections;
+
+	enum log_level	 c_log_level;
+};
+struct cfg	*cfg_load(const char *, char **);
+struct cfg	*cfg_parse(const char *, const char *, char **);
+void		 cfg_free(struct cfg *);
+const char	*cfg_framing_name(enum framing);
+const char	*cfg_source_name(enum ctx_source);
+
+/* http.c */
+struct http_header {
+	const char	*h_name;
+	size_t		 h_namelen;
+	const char	*h_value;	/* without surrounding whitespace */
+	size_t		 h_valuelen;
+};
+
+struct http_request {
+	const char	*r_method;
+	size_t		 r_methodlen;
+	const char	*r_target;
+	size_t		 r_targetlen;
+	int		 r_minor;	/* HTTP/1.r_minor */
+	struct http_header *r_headers;
+	size_t		 r_nheaders;
+};
+
+/* What the front door forwards to libwebsockets for a valid upgrade. */
+struct http_upgrade {
+	const char	*u_key;		/* Sec-WebSocket-Key, 24 characters */
+	const char	*u_protocol;	/* chosen subprotocol or NULL */
+	size_t		 u_protocollen;
+};
+
+ssize_t		 http_head_end(const char *, size_t, size_t);
+int		 http_parse(const char *, size_t, struct http_header *, size_t,
+		     struct http_request *, const char **);
+const struct http_header *http_header_find(const struct http_request *,
+		     const char *, size_t *);
+int		 http_path_is(const struct http_request *, const char *);
+int		 http_upgrade_check(const struct http_request *,
+		     char *const *, size_t, struct http_upgrade *,
+		     const char **);
+int		 http_cookie_get(const struct http_request *, const char *,
+		     const char **, size_t *);
+int		 http_query_get(const struct http_request *, const char *,
+		     char **, size_t *);
+int		 http_token_list_has(const char *, size_t, const char *);
+const char	*http_status_text(int);
+
+/* b64.c */
+size_t		 b64_encoded_len(size_t);
+void		 b64_encode(const void *, size_t, char *);
+ssize_t		 b64_decode(const char *, size_t, void *);
+
+/* utf8.c */
+int		 utf8_valid(const void *, size_t);
+
+/* ctx.c */
+void		 ctx_new_id(char [WSG_ID_LEN + 1]);
+int64_t		 ctx_now_ms(void);
+json_t		*ctx_build(const struct cfg *, const struct http_request *,
+		     const char *, const char *, int64_t, int *, char **);
+
+/* frame.c */
+enum frame_result {
+	FRAME_MORE,		/* need more bytes */
+	FRAME_OK,		/* a frame is ready */
+	FRAME_SKIPPED,		/* an oversized ndjson line was dropped */
+	FRAME_TOO_BIG		/* oversized length prefix: cannot resync */
+};
+
+struct frame_dec {
+	enum framing	 fd_framing;
+	size_t		 fd_max;
+	struct buf	 fd_in;
+	size_t		 fd_scan;	/* ndjson: bytes known to hold no \n */
+	int		 fd_skipping;	/* ndjson: inside an oversized line */
+	size_t		 fd_pending;	/* bytes of the frame just returned */
+};
+int		 frame_encode(enum framing, const json_t *, struct buf *);
+void		 frame_dec_init(struct frame_dec *, enum framing, size_t);
+void		 frame_dec_free(struct frame_dec *);
+void		 frame_dec_feed(struct frame_dec *, const void *, size_t);
+enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
+
+/* metrics.c */
+#define METRICS_FIELDS(X)						\
+	X(conns_accepted)		/* TCP connections accepted */	\
+	X(conns_rejected)		/* answered with an HTTP error */ \
+	X(conns_upgraded)		/* handed to a worker */	\
+	X(sockets_opened)		/* WebSocket established */	\
+	X(sockets_closed)						\
+	X(msgs_in)			/* client messages received */	\
+	X(msgs_in_bytes)						\
+	X(msgs_to_backend)		/* queued for the backend */	\
+	X(msgs_dropped_queue_full)					\
+	X(msgs_dropped_too_big)						\
+	X(msgs_dropped_bad_utf8)					\
+	X(msgs_out)			/* backend sends delivered */	\
+	X(msgs_out_bytes)						\
+	X(backend_connects)						\
+	X(backend_disconnects)						\
+	X(backend_frames_in)						\
+	X(backend_frames_lost)		/* partly written at a drop */	\
+	X(backend_err_invalid_json)					\
+	X(backend_err_not_object)					\
+	X(backend_err_bad_field)					\
+	X(backend_err_unknown_type)					\
+	X(backend_err_unknown_socket)					\
+	X(backend_err_too_big)						\
+	X(backend_closes)		/* close commands */
+
+struct metrics {
+#define METRICS_DECLARE(name) uint64_t name;
+	METRICS_FIELDS(METRICS_DECLARE)
+#undef METRICS_DECLARE
+};
+#define METRICS_INC(m, name) __atomic_fetch_add(&(m)->name, 1, __ATOMIC_RELAXED)
+#define METRICS_ADD(m, name, v) __atomic_fetch_add(&(m)->name, (v), __ATOMIC_RELAXED)
+void		 metrics_sum(struct metrics *);
+void		 metrics_log(void);
+extern struct metrics metrics_front;
+
+/* ratelimit: log the first event of a kind, then once a minute. */
+struct ratelog {
+	int64_t		 rl_last;
+	uint64_t	 rl_suppressed;
+};
+int		 ratelog_allow(struct ratelog *, uint64_t *);
+
+/* sessmap.c */
+struct session;
+struct sessmap {
+	struct session	**sm_buckets;
+	size_t		 sm_mask;
+	size_t		 sm_count;
+};
+void		 sessmap_init(struct sessmap *);
+void		 sessmap_free(struct sessmap *);
+void		 sessmap_insert(struct sessmap *, struct session *);
+void		 sessmap_remove(struct sessmap *, struct session *);
+struct session	*sessmap_find(const struct sessmap *, const char *, size_t);
+uint32_t	 sessmap_hash(const char *, size_t);
+
+/* ws.c */
+struct worker;
+int		 ws_start(const struct cfg *, char **);
+void		 ws_stop(double);
+int		 ws_nworkers(void);
+struct worker	*ws_pick(void);
+void		 ws_new_id(struct worker *, char [WSG_ID_LEN + 1]);
+void		 ws_handoff(struct worker *, int, char *, size_t, json_t *,
+		     const char *);
+void		 ws_sum_metrics(struct metrics *);
+size_t		 ws_sessions(void);
+
+/* front.c */
+int		 front_listen(const struct cfg *, char **);
+struct event_base;
+void		 front_start(struct event_base *);
+void		 front_stop(void);
+
+#endif /* WSGATED_H */
