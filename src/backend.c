@@ -128,6 +128,7 @@ backend_retry_cb(lws_sorted_usec_list_t *sul)
 		backend_schedule_retry(w);
 		return;
 	}
+	log_debug("worker %d: connecting to backend %s", w->w_index, path);
 	if (connect(fd.sockfd, (struct sockaddr *)&sun, sizeof sun) == -1) {
 		if (!bl->bl_logged_down)
 			log_warn("worker %d: backend %s: cannot connect, "

@@ -398,7 +398,8 @@ cfg_read_fields(struct cfg_errors *e, config_setting_t *s, struct cfg *c)
 	config_setting_t	*g;
 	unsigned int		 i, n;
 
-	if (!config_setting_is_list(s)) {
+	if (!config_setting_is_list(s) && !(config_setting_is_array(s) &&
+	    config_setting_length(s) == 0)) {
 		cfg_error(e, s, "context.fields: must be a list ( { ... }, "
 		    "... )");
 		return;
@@ -485,7 +486,9 @@ cfg_read_key(struct cfg_errors *e, const struct cfg_key *k,
 		    config_setting_get_float(s) :
 		    (double)config_setting_get_int64(s);
 		if (d < k->k_min || d > k->k_max) {
-			cfg_error(e, s, "%s%s%s: %g is out of range %g..%g",
+			cfg_error(e, s, k->k_type == CFG_DURATION ?
+			    "%s%s%s: %g is out of range %g..%g" :
+			    "%s%s%s: %.0f is out of range %.0f..%.0f",
 			    group, dot, name, d, k->k_min, k->k_max);
 			return;
 		}
@@ -554,7 +557,8 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 		cfg_error(e, config_lookup(lc, "backend.socket"),
 		    "backend.socket: the path must be 1 to 107 bytes long");
 	if (c->c_reconnect_min > c->c_reconnect_max)
-		cfg_error(e, config_lookup(lc, "backend.reconnect_min"),
+		cfg_error(e, (s = config_lookup(lc, "backend.reconnect_min")) ?
+		    s : config_lookup(lc, "backend.reconnect_max"),
 		    "backend.reconnect_min: %g is greater than "
 		    "backend.reconnect_max %g", c->c_reconnect_min,
 		    c->c_reconnect_max);

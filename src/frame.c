@@ -95,15 +95,19 @@ frame_next_ndjson(struct frame_dec *d, const char **frame, size_t *len)
 	for (;;) {
 		p = buf_data(&d->fd_in);
 		used = buf_used(&d->fd_in);
-		nl = memchr(p + d->fd_scan, '\n', used - d->fd_scan);
+		nl = used > d->fd_scan ?
+		    memchr(p + d->fd_scan, '\n', used - d->fd_scan) : NULL;
 		if (nl == NULL) {
 			if (d->fd_skipping) {
 				buf_drain(&d->fd_in, used);
 				d->fd_scan = 0;
 				return (FRAME_MORE);
 			}
-			if (used > d->fd_max) {
-				/* Too long already: drop up to its newline. */
+			if (used > d->fd_max + 1) {
+				/*
+				 * Too long already, even if its last byte is
+				 * the \r of a CRLF: drop up to its newline.
+				 */
 				buf_drain(&d->fd_in, used);
 				d->fd_scan = 0;
 				d->fd_skipping = 1;

@@ -387,7 +387,7 @@ http_cookie_get(const struct http_request *req, const char *name,
     const char **value, size_t *len)
 {
 	const struct http_header	*h;
-	const char			*p, *end, *s, *eq, *ve;
+	const char			*p, *end, *s, *eq, *ve, *ne;
 	size_t				 i, nlen = strlen(name);
 
 	for (i = 0; i < req->r_nheaders; i++) {
@@ -408,9 +408,13 @@ http_cookie_get(const struct http_request *req, const char *name,
 				ve--;
 			if ((eq = memchr(s, '=', (size_t)(ve - s))) == NULL)
 				continue;
-			if ((size_t)(eq - s) != nlen || memcmp(s, name, nlen))
+			for (ne = eq; ne > s && (ne[-1] == ' ' || ne[-1] == '\t');
+			    ne--)
+				;
+			if ((size_t)(ne - s) != nlen || memcmp(s, name, nlen))
 				continue;
-			s = eq + 1;
+			for (s = eq + 1; s < ve && (*s == ' ' || *s == '\t'); s++)
+				;
 			if (ve - s >= 2 && *s == '"' && ve[-1] == '"') {
 				s++;
 				ve--;
@@ -461,7 +465,7 @@ http_url_decode(const char *s, size_t len, char *out)
 
 /*
  * Find query parameter name (decoded names compared). Return 1 with a
- * decoded copy in *value (the caller frees), 0 if absent, -1 if the query
+ * decoded copy in *value (the caller frees), 0 if absent, -1 if its value
  * holds a bad percent escape.
  */
 int
@@ -483,13 +487,11 @@ http_query_get(const struct http_request *req, const char *name,
 			continue;
 		if ((eq = memchr(s, '=', (size_t)(q - s))) == NULL)
 			eq = q;
+		/* A name that does not decode is not the one asked for. */
 		key = xmalloc((size_t)(eq - s) + 1);
 		klen = http_url_decode(s, (size_t)(eq - s), key);
-		if (klen == -1) {
-			free(key);
-			return (-1);
-		}
-		if ((size_t)klen != nlen || memcmp(key, name, nlen) != 0) {
+		if (klen == -1 || (size_t)klen != nlen ||
+		    memcmp(key, name, nlen) != 0) {
 			free(key);
 			continue;
 		}

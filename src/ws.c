@@ -28,11 +28,13 @@
 /* The head libwebsockets parses is one wsgated wrote; this is plenty. */
 #define WS_LWS_HEADER_DATA	1024
 #define WS_STOP_POLL_US		(20 * LWS_US_PER_MS)
+#define WS_TICK_US		(50 * LWS_US_PER_MS)
 
 static struct worker	*ws_workers;
 static int		 ws_n;
 static unsigned int	 ws_next;	/* front thread only */
 static size_t		 ws_live;	/* atomic: sessions in all workers */
+static struct metrics	 ws_retired;	/* counters of stopped workers */
 
 static pthread_mutex_t	 ws_start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 ws_start_cond = PTHREAD_COND_INITIALIZER;
@@ -56,11 +58,12 @@ ws_sessions(void)
 void
 ws_sum_metrics(struct metrics *m)
 {
-	const struct metrics	*wm;
+	const struct metrics	*wm = &ws_retired;
 	int			 i;
 
-	for (i = 0; i < ws_n; i++) {
-		wm = &ws_workers[i].w_metrics;
+	for (i = -1; i < ws_n; i++) {
+		if (i >= 0)
+			wm = &ws_workers[i].w_metrics;
 #define WS_SUM(name) m->name += __atomic_load_n(&wm->name, __ATOMIC_RELAXED);
 		METRICS_FIELDS(WS_SUM)
 #undef WS_SUM
@@ -657,6 +660,20 @@ ws_create_context(struct worker *w)
 	return (0);
 }
 
+/*
+ * lws 4.1.6's libev plugin re-arms its timer with ev_timer_set() while the
+ * watcher may still be active, which libev ignores: a timer scheduled
+ * earlier than the one pending (a backend retry, an lws close timeout)
+ * would wait for the later one. A short periodic timer bounds that delay.
+ */
+static void
+ws_tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct worker	*w = lws_container_of(sul, struct worker, w_tick);
+
+	lws_sul_schedule(w->w_lws, 0, &w->w_tick, ws_tick_cb, WS_TICK_US);
+}
+
 static void *
 ws_thread(void *arg)
 {
@@ -672,11 +689,13 @@ ws_thread(void *arg)
 	if (failed)
 		return (NULL);
 
+	ws_tick_cb(&w->w_tick);
 	backend_start(w);
 	ev_run((struct ev_loop *)w->w_loop, 0);
 
 	/* Stopped: let lws close what is left, then its loop handles. */
 	w->w_destroying = 1;
+	lws_sul_cancel(&w->w_tick);
 	lws_sul_cancel(&w->w_stop_timer);
 	lws_sul_cancel(&w->w_backend.bl_retry);
 	lws_context_destroy(w->w_lws);
@@ -701,8 +720,7 @@ ws_start(const struct cfg *cfg, char **cause)
 		n = ncpu < 1 ? 1 : ncpu > WSG_MAX_WORKERS ? WSG_MAX_WORKERS :
 		    (int)ncpu;
 	}
-	lws_set_log_level(LLL_ERR | LLL_WARN | (log_debug_enabled() ?
-	    LLL_NOTICE : 0), log_lws_cb);
+	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_cb);
 
 	ws_workers = xcalloc((size_t)n, sizeof *ws_workers);
 	for (i = 0; i < n; i++) {
@@ -741,6 +759,7 @@ void
 ws_stop(double timeout)
 {
 	struct inbox_item	*it;
+	struct metrics		 total;
 	int			 i;
 
 	for (i = 0; i < ws_n; i++) {
@@ -751,6 +770,9 @@ ws_stop(double timeout)
 	}
 	for (i = 0; i < ws_n; i++)
 		pthread_join(ws_workers[i].w_thread, NULL);
+	memset(&total, 0, sizeof total);
+	ws_sum_metrics(&total);
+	ws_retired = total;
 	for (i = 0; i < ws_n; i++) {
 		sessmap_free(&ws_workers[i].w_sessions);
 		free(ws_workers[i].w_protocols);

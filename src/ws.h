@@ -130,6 +130,7 @@ struct worker {
 	int			 w_destroying;
 	int64_t			 w_stop_deadline;
 	lws_sorted_usec_list_t	 w_stop_timer;
+	lws_sorted_usec_list_t	 w_tick;
 };
 
 /* ws.c */

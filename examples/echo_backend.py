@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""echo_backend.py - a minimal wsgated backend, written to be copied.
+
+wsgated accepts WebSocket clients and forwards their events to a backend
+over a Unix stream socket on which the backend listens.  Each gateway
+worker thread opens its own connection, so expect several; all events of
+one WebSocket arrive on one connection, in order.  A command for any
+WebSocket may be written on any connection.
+
+Every frame is one JSON object, framed either
+
+  length-prefixed  4-byte unsigned big-endian length N, then N bytes of JSON
+  ndjson           one JSON object per line, terminated by "\\n"
+
+(the backend.framing setting in wsgate.conf; both ends must agree).
+
+Gateway -> backend:
+  {"type":"open",    "socketId":S, "context":{...}}
+  {"type":"message", "socketId":S, "context":{...}, "data":"text"}
+  {"type":"message", "socketId":S, "context":{...}, "data":"BASE64", "binary":true}
+  {"type":"close",   "socketId":S, "code":1000, "reason":"bye", "context":{...}}
+
+Backend -> gateway:
+  {"type":"send",  "socketId":S, "data":"text"}         (add "binary":true for base64)
+  {"type":"close", "socketId":S, "code":4000, "reason":"kicked"}
+
+The context holds socketId, createdAt (ms since the epoch) and the fields
+configured in wsgate.conf (by default token and userId).  See
+wsgate-protocol(7) for the details.
+
+This backend echoes every message to the socket that sent it (binary stays
+binary) and, as a demo, sends the rest of a text message that starts with
+"/broadcast " to every socket it knows to be open.
+
+Usage: echo_backend.py [--socket PATH] [--framing length-prefixed|ndjson]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import stat
+import struct
+import sys
+
+DEFAULT_SOCKET = "/run/wsgate/backend.sock"
+MAX_FRAME = 16 * 1024 * 1024        # refuse absurd frames instead of buffering them
+BROADCAST = "/broadcast "
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+class Framing:
+    """Read and write frames of one kind on asyncio streams."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    async def read(self, reader):
+        """Return the next frame's payload (bytes), or None at end of stream.
+
+        StreamReader.readexactly/readuntil wait for the whole frame, so a
+        frame split over several reads is handled for us.
+        """
+        try:
+            if self.kind == "ndjson":
+                line = await reader.readuntil(b"\n")
+                return line[:-1]
+            (n,) = struct.unpack(">I", await reader.readexactly(4))
+            if n > MAX_FRAME:
+                raise ValueError("frame of %d bytes is too long" % n)
+            return await reader.readexactly(n)
+        except asyncio.IncompleteReadError:
+            return None                     # the gateway went away
+
+    def encode(self, obj):
+        # json.dumps escapes control characters, so a line never contains "\n".
+        payload = json.dumps(obj, separators=(",", ":")).encode()
+        if self.kind == "ndjson":
+            return payload + b"\n"
+        return struct.pack(">I", len(payload)) + payload
+
+
+class EchoBackend:
+    def __init__(self, framing):
+        self.framing = framing
+        self.links = set()          # StreamWriters, one per gateway connection
+        self.tasks = set()          # the serve_link task of each connection
+        self.sockets = {}           # socketId -> StreamWriter that carried its events
+
+    def write(self, writer, obj):
+        if not writer.is_closing():
+            writer.write(self.framing.encode(obj))
+
+    def any_link(self, preferred):
+        """Where to write a command: the socket's own link, else any live one."""
+        if preferred is not None and not preferred.is_closing():
+            return preferred
+        for w in self.links:
+            if not w.is_closing():
+                return w
+        return None
+
+    async def serve_link(self, reader, writer):
+        """Handle one gateway connection until it closes."""
+        self.links.add(writer)
+        self.tasks.add(asyncio.current_task())
+        log("gateway connected (%d link(s))" % len(self.links))
+        try:
+            while True:
+                try:
+                    payload = await self.framing.read(reader)
+                except (ValueError, asyncio.LimitOverrunError) as e:
+                    # The stream cannot be resynchronised: drop this link;
+                    # the gateway reconnects.
+                    log("link error: %s; closing the link" % e)
+                    break
+                if payload is None:
+                    break
+                self.handle_frame(writer, payload)
+                await writer.drain()
+        except ConnectionError as e:
+            log("link error: %s" % e)
+        finally:
+            self.links.discard(writer)
+            self.tasks.discard(asyncio.current_task())
+            writer.close()
+            log("gateway disconnected (%d link(s))" % len(self.links))
+
+    async def shutdown(self):
+        """Close every link and let its handler finish (bounded)."""
+        tasks = list(self.tasks)
+        for w in list(self.links):
+            w.close()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
+
+    def handle_frame(self, writer, payload):
+        try:
+            ev = json.loads(payload.decode("utf-8"))
+            if not isinstance(ev, dict):
+                raise ValueError("not a JSON object")
+            kind, sid = ev.get("type"), ev.get("socketId")
+            if not isinstance(sid, str):
+                raise ValueError("no socketId")
+        except ValueError as e:             # includes UnicodeDecodeError
+            log("skipping bad frame (%s): %r" % (e, payload[:80]))
+            return
+
+        if kind == "open":
+            self.sockets[sid] = writer
+            log("open %s context=%s" % (sid, json.dumps(ev.get("context"))))
+        elif kind == "close":
+            self.sockets.pop(sid, None)
+            log("close %s code=%s reason=%r" % (sid, ev.get("code"), ev.get("reason")))
+        elif kind == "message":
+            # A socket opened before this backend started is learnt here.
+            self.sockets.setdefault(sid, writer)
+            data = ev.get("data")
+            if not isinstance(data, str):
+                log("skipping message without data for %s" % sid)
+                return
+            binary = bool(ev.get("binary"))
+            reply = {"type": "send", "socketId": sid, "data": data}
+            if binary:
+                reply["binary"] = True      # data stays base64 as we got it
+            self.write(writer, reply)
+            if not binary and data.startswith(BROADCAST):
+                self.broadcast(data[len(BROADCAST):])
+        else:
+            log("skipping frame of unknown type %r" % (kind,))
+
+    def broadcast(self, text):
+        for sid, w in list(self.sockets.items()):
+            link = self.any_link(w)
+            if link is not None:
+                self.write(link, {"type": "send", "socketId": sid, "data": text})
+
+
+def prepare_path(path):
+    """Create the parent directory and remove a stale socket file."""
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        sys.exit("%s exists and is not a socket; refusing to remove it" % path)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)             # nobody listens: stale
+    else:
+        sys.exit("%s: another backend is listening there" % path)
+    finally:
+        probe.close()
+
+
+async def serve(path, framing):
+    backend = EchoBackend(Framing(framing))
+    prepare_path(path)
+    # The ndjson limit bounds one line; a longer one ends the link.
+    server = await asyncio.start_unix_server(backend.serve_link, path=path, limit=MAX_FRAME)
+    log("listening on %s (%s)" % (path, framing))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with server:
+            await stop.wait()
+            await backend.shutdown()
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Echo backend for wsgated.")
+    ap.add_argument("--socket", default=DEFAULT_SOCKET,
+                    help="Unix socket to listen on (default %(default)s)")
+    ap.add_argument("--framing", choices=("length-prefixed", "ndjson"),
+                    default="length-prefixed", help="frame format (default %(default)s)")
+    args = ap.parse_args()
+    asyncio.run(serve(args.socket, args.framing))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install the Debian 12 packages wsgated needs to build, run and be tested.
+# Run as root. Packages already present are left alone.
+set -e
+pkgs="build-essential autoconf automake pkg-config
+      libevent-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev
+      libjansson-dev libconfig-dev check python3 python3-websockets mandoc"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+	    missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi

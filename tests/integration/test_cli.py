@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Command line: -t, -V, -h, bad usage, config errors as FILE:LINE."""
+
+import os
+import re
+import socket
+import subprocess
+import unittest
+
+import harness
+
+GOOD_CONF = """\
+workers = 2;
+shutdown_timeout = 5;
+listen = {
+  address = "127.0.0.1";
+  port = 8080;
+  path = "/ws";
+  subprotocols = [ "chat", "v2.json" ];
+};
+backend = {
+  socket = "/run/wsgate/backend.sock";
+  framing = "ndjson";
+  reconnect_min = 0.1;
+  reconnect_max = 5;
+  max_frame_bytes = 16777216;
+  queue_bytes = 16777216;
+};
+context = {
+  fields = (
+    { name = "token"; source = "cookie"; key = "X-Token"; },
+    { name = "userId"; source = "header"; key = "X-User-Id"; required = true; max_length = 64; },
+    { name = "room"; source = "query"; key = "room"; },
+    { name = "ip"; source = "peer"; }
+  );
+};
+limits = {
+  max_head_bytes = 8192;
+  max_headers = 100;
+  handshake_timeout = 0.5;
+  max_message_bytes = 1048576;
+  max_connections = 10000;
+};
+log = {
+  level = "info";
+};
+"""
+
+# (test name, config text, line of the error).  Each text has one error.
+BAD_CONFIGS = [
+    ("unknown_top_level_key", 'workers = 1;\nbogus = 2;\n', 2),
+    ("unknown_key_in_group", 'listen = {\n  port = 8080;\n  colour = "red";\n};\n', 3),
+    ("unknown_group", 'workers = 1;\n\nmetrics = {\n  port = 9;\n};\n', 3),
+    ("port_wrong_type", 'listen = {\n  port = "8080";\n};\n', 2),
+    ("port_out_of_range", 'listen = {\n  address = "::1";\n  port = 70000;\n};\n', 3),
+    ("port_zero", 'listen = {\n  port = 0;\n};\n', 2),
+    ("workers_out_of_range", 'workers = 65;\n', 1),
+    ("framing_bad_value", 'backend = {\n  socket = "/tmp/x.sock";\n  framing = "xml";\n};\n', 3),
+    ("duration_wrong_type", 'backend = {\n  reconnect_min = "fast";\n};\n', 2),
+    ("duration_out_of_range", 'limits = {\n  max_headers = 10;\n  handshake_timeout = 0.01;\n};\n', 3),
+    ("log_level_bad_value", 'log = {\n  level = "loud";\n};\n', 2),
+    ("path_without_slash", 'listen = {\n  path = "ws";\n};\n', 2),
+    ("field_without_key",
+     'context = {\n  fields = (\n    { name = "a"; source = "header"; }\n  );\n};\n', 3),
+    ("field_duplicate_name",
+     'context = {\n  fields = (\n'
+     '    { name = "a"; source = "header"; key = "X-A"; },\n'
+     '    { name = "a"; source = "cookie"; key = "a"; }\n  );\n};\n', 4),
+    ("field_peer_with_key",
+     'context = {\n  fields = (\n    { name = "ip"; source = "peer"; key = "x"; }\n  );\n};\n', 3),
+    ("field_bad_source",
+     'context = {\n  fields = (\n    { name = "a"; source = "env"; key = "A"; }\n  );\n};\n', 3),
+    ("field_reserved_name",
+     'context = {\n  fields = (\n    { name = "socketId"; source = "header"; key = "X-S"; }\n'
+     '  );\n};\n', 3),
+    ("field_name_bad_chars",
+     'context = {\n  fields = (\n    { name = "a-b"; source = "header"; key = "X-A"; }\n'
+     '  );\n};\n', 3),
+    ("field_unknown_key",
+     'context = {\n  fields = (\n'
+     '    { name = "a"; source = "header"; key = "X-A"; colour = 1; }\n  );\n};\n', 3),
+    ("syntax_error", 'workers = 1;\nlisten = {\n  port = ;\n};\n', 3),
+]
+
+
+def run_daemon(*args, timeout=10):
+    return subprocess.run([harness.WSGATED] + list(args), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, errors="replace", timeout=timeout)
+
+
+class ConfigCheck(unittest.TestCase):
+    def setUp(self):
+        self.dir = harness.make_tempdir()
+        self.addCleanup(lambda: harness.shutil.rmtree(self.dir, ignore_errors=True))
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def check_fails_at(self, path, lines):
+        """-t must exit 1 and report exactly these lines as PATH:LINE: ..."""
+        r = run_daemon("-t", "-c", path)
+        self.assertEqual(r.returncode, 1, "stdout=%r stderr=%r" % (r.stdout, r.stderr))
+        self.assertNotIn("configuration OK", r.stdout)
+        found = {int(m) for m in re.findall(re.escape(path) + r":(\d+): \S", r.stderr)}
+        self.assertEqual(found, set(lines), "stderr=%r" % r.stderr)
+
+    def test_good_config_ok(self):
+        path = self.write("good.conf", GOOD_CONF)
+        r = run_daemon("-t", "-c", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+
+    def test_empty_config_uses_defaults(self):
+        path = self.write("empty.conf", "# nothing\n")
+        r = run_daemon("-t", "-c", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+
+    def test_subprotocols_as_list(self):
+        # libconfig has arrays [ ] and lists ( ); both are "a list of strings".
+        path = self.write("list.conf", 'listen = {\n  subprotocols = ( "chat" );\n};\n')
+        r = run_daemon("-t", "-c", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_all_errors_in_one_run(self):
+        path = self.write("two.conf",
+                          'workers = 1;\nlisten = {\n  port = 70000;\n};\n'
+                          'backend = {\n  framing = "xml";\n};\n')
+        self.check_fails_at(path, [3, 6])
+
+    def test_missing_file(self):
+        path = os.path.join(self.dir, "absent.conf")
+        r = run_daemon("-t", "-c", path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(path, r.stderr)
+
+    def test_shipped_config_passes(self):
+        path = os.environ.get("WSGATE_CONF") or os.path.join(harness.SRCDIR, "conf",
+                                                            "wsgate.conf")
+        if not os.path.exists(path):
+            self.skipTest("no shipped config at %s" % path)
+        r = run_daemon("-t", "-c", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+
+
+def _make_bad_test(text, line):
+    def test(self):
+        self.check_fails_at(self.write("bad.conf", text), [line])
+    return test
+
+
+for _name, _text, _line in BAD_CONFIGS:
+    setattr(ConfigCheck, "test_bad_" + _name, _make_bad_test(_text, _line))
+
+
+class Options(unittest.TestCase):
+    def test_version(self):
+        r = run_daemon("-V")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^wsgated \d+\.\d+\S*\n?$")
+
+    def test_help(self):
+        r = run_daemon("-h")
+        self.assertEqual(r.returncode, 0)
+        out = r.stdout + r.stderr
+        self.assertRegex(out, r"(?i)usage")
+        self.assertIn("-c", out)
+
+    def test_unknown_option(self):
+        r = run_daemon("-Z")
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"(?i)usage")
+
+    def test_missing_option_argument(self):
+        r = run_daemon("-c")
+        self.assertEqual(r.returncode, 1)
+
+    def test_extra_argument(self):
+        r = run_daemon("-t", "-c", "/dev/null", "extra")
+        self.assertEqual(r.returncode, 1)
+
+
+class Startup(unittest.TestCase):
+    def test_bind_failure_exits_1(self):
+        gw = harness.Gateway(start=False)
+        self.addCleanup(gw.close)
+        blocker = socket.socket()
+        self.addCleanup(blocker.close)
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", gw.port))
+        blocker.listen(1)
+        r = run_daemon("-f", "-c", gw.conf_path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, r"(?i)bind|address already in use")
+
+
+if __name__ == "__main__":
+    harness.main()

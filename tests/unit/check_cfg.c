@@ -1,0 +1,736 @@
+/*
+ * Unit tests of cfg.c: defaults, every key, and the FILE:LINE: errors.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+/* The errors of text, which must not load; the caller frees them. */
+static char *
+errors_of(const char *text)
+{
+	struct cfg	*c;
+	char		*errs = NULL;
+
+	c = cfg_parse(text, "t.conf", &errs);
+	ck_assert_msg(c == NULL, "cfg_parse accepted:\n%s", text);
+	ck_assert_ptr_nonnull(errs);
+	return (errs);
+}
+
+/*
+ * text must fail with exactly the error lines expected. The errors are
+ * copied and freed before the comparison so that a failure leaks nothing
+ * under CK_FORK=no.
+ */
+#define ERRORS(text, expected) do {					\
+	char	*errs_ = errors_of(text);				\
+	char	 got_[4096];						\
+									\
+	snprintf(got_, sizeof got_, "%s", errs_);			\
+	free(errs_);							\
+	ck_assert_str_eq(got_, (expected));				\
+} while (0)
+
+static void
+check_defaults(const struct cfg *c)
+{
+	ck_assert_int_eq(c->c_workers, 0);
+	ck_assert_double_eq(c->c_shutdown_timeout, 5);
+
+	ck_assert_str_eq(c->c_listen_address, "127.0.0.1");
+	ck_assert_int_eq(c->c_listen_port, 8080);
+	ck_assert_str_eq(c->c_listen_path, "/ws");
+	ck_assert_uint_eq(c->c_nsubprotocols, 0);
+
+	ck_assert_str_eq(c->c_backend_socket, "/run/wsgate/backend.sock");
+	ck_assert_int_eq(c->c_backend_framing, FRAMING_LENGTH_PREFIXED);
+	ck_assert_double_eq(c->c_reconnect_min, 0.1);
+	ck_assert_double_eq(c->c_reconnect_max, 5);
+	ck_assert_uint_eq(c->c_max_frame_bytes, 16777216);
+	ck_assert_uint_eq(c->c_queue_bytes, 16777216);
+
+	ck_assert_uint_eq(c->c_nfields, 2);
+	ck_assert_str_eq(c->c_fields[0].f_name, "token");
+	ck_assert_int_eq(c->c_fields[0].f_source, CTX_SOURCE_COOKIE);
+	ck_assert_str_eq(c->c_fields[0].f_key, "X-Token");
+	ck_assert_int_eq(c->c_fields[0].f_required, 0);
+	ck_assert_uint_eq(c->c_fields[0].f_max_length, 4096);
+	ck_assert_str_eq(c->c_fields[1].f_name, "userId");
+	ck_assert_int_eq(c->c_fields[1].f_source, CTX_SOURCE_HEADER);
+	ck_assert_str_eq(c->c_fields[1].f_key, "X-User-Id");
+	ck_assert_int_eq(c->c_fields[1].f_required, 0);
+	ck_assert_uint_eq(c->c_fields[1].f_max_length, 4096);
+
+	ck_assert_uint_eq(c->c_max_head_bytes, 8192);
+	ck_assert_uint_eq(c->c_max_headers, 100);
+	ck_assert_double_eq(c->c_handshake_timeout, 10);
+	ck_assert_uint_eq(c->c_max_message_bytes, 1048576);
+	ck_assert_uint_eq(c->c_max_connections, 10000);
+
+	ck_assert_int_eq(c->c_log_level, LOG_LEVEL_INFO);
+}
+
+START_TEST(defaults_from_empty_config)
+{
+	struct cfg	*c = unit_cfg("");
+
+	ck_assert_str_eq(c->c_file, "t.conf");
+	check_defaults(c);
+	cfg_free(c);
+
+	/* Empty groups change nothing either. */
+	c = unit_cfg("listen = { };\nbackend = { };\ncontext = { };\n"
+	    "limits = { };\nlog = { };\n");
+	check_defaults(c);
+	cfg_free(c);
+}
+END_TEST
+
+START_TEST(full_valid_config)
+{
+	struct cfg	*c = unit_cfg(
+	    "workers = 4;\n"
+	    "shutdown_timeout = 2.5;\n"
+	    "listen = {\n"
+	    "  address = \"::1\";\n"
+	    "  port = 9000;\n"
+	    "  path = \"/socket/v1\";\n"
+	    "  subprotocols = [ \"chat\", \"v2.json\" ];\n"
+	    "};\n"
+	    "backend = {\n"
+	    "  socket = \"/tmp/b.sock\";\n"
+	    "  framing = \"ndjson\";\n"
+	    "  reconnect_min = 0.5;\n"
+	    "  reconnect_max = 30;\n"
+	    "  max_frame_bytes = 2048;\n"
+	    "  queue_bytes = 0;\n"
+	    "};\n"
+	    "context = {\n"
+	    "  fields = (\n"
+	    "    { name = \"tok\"; source = \"cookie\"; key = \"sid\";"
+	    " required = true; max_length = 64; },\n"
+	    "    { name = \"tenant_1\"; source = \"header\"; key = \"X-Tenant\"; },\n"
+	    "    { name = \"room\"; source = \"query\"; key = \"r\";"
+	    " max_length = 65536; },\n"
+	    "    { name = \"ip\"; source = \"peer\"; required = false; }\n"
+	    "  );\n"
+	    "};\n"
+	    "limits = {\n"
+	    "  max_head_bytes = 256;\n"
+	    "  max_headers = 1000;\n"
+	    "  handshake_timeout = 0.1;\n"
+	    "  max_message_bytes = 268435456;\n"
+	    "  max_connections = 1;\n"
+	    "};\n"
+	    "log = { level = \"debug\"; };\n");
+
+	ck_assert_int_eq(c->c_workers, 4);
+	ck_assert_double_eq(c->c_shutdown_timeout, 2.5);
+	ck_assert_str_eq(c->c_listen_address, "::1");
+	ck_assert_int_eq(c->c_listen_port, 9000);
+	ck_assert_str_eq(c->c_listen_path, "/socket/v1");
+	ck_assert_uint_eq(c->c_nsubprotocols, 2);
+	ck_assert_str_eq(c->c_subprotocols[0], "chat");
+	ck_assert_str_eq(c->c_subprotocols[1], "v2.json");
+	ck_assert_str_eq(c->c_backend_socket, "/tmp/b.sock");
+	ck_assert_int_eq(c->c_backend_framing, FRAMING_NDJSON);
+	ck_assert_double_eq(c->c_reconnect_min, 0.5);
+	ck_assert_double_eq(c->c_reconnect_max, 30);
+	ck_assert_uint_eq(c->c_max_frame_bytes, 2048);
+	ck_assert_uint_eq(c->c_queue_bytes, 0);
+
+	ck_assert_uint_eq(c->c_nfields, 4);
+	ck_assert_str_eq(c->c_fields[0].f_name, "tok");
+	ck_assert_int_eq(c->c_fields[0].f_source, CTX_SOURCE_COOKIE);
+	ck_assert_str_eq(c->c_fields[0].f_key, "sid");
+	ck_assert_int_eq(c->c_fields[0].f_required, 1);
+	ck_assert_uint_eq(c->c_fields[0].f_max_length, 64);
+	ck_assert_str_eq(c->c_fields[1].f_name, "tenant_1");
+	ck_assert_int_eq(c->c_fields[1].f_source, CTX_SOURCE_HEADER);
+	ck_assert_str_eq(c->c_fields[1].f_key, "X-Tenant");
+	ck_assert_int_eq(c->c_fields[1].f_required, 0);
+	ck_assert_uint_eq(c->c_fields[1].f_max_length, 4096);
+	ck_assert_str_eq(c->c_fields[2].f_name, "room");
+	ck_assert_int_eq(c->c_fields[2].f_source, CTX_SOURCE_QUERY);
+	ck_assert_str_eq(c->c_fields[2].f_key, "r");
+	ck_assert_uint_eq(c->c_fields[2].f_max_length, 65536);
+	ck_assert_str_eq(c->c_fields[3].f_name, "ip");
+	ck_assert_int_eq(c->c_fields[3].f_source, CTX_SOURCE_PEER);
+	ck_assert_ptr_null(c->c_fields[3].f_key);
+	ck_assert_int_eq(c->c_fields[3].f_required, 0);
+
+	ck_assert_uint_eq(c->c_max_head_bytes, 256);
+	ck_assert_uint_eq(c->c_max_headers, 1000);
+	ck_assert_double_eq(c->c_handshake_timeout, 0.1);
+	ck_assert_uint_eq(c->c_max_message_bytes, 268435456);
+	ck_assert_uint_eq(c->c_max_connections, 1);
+	ck_assert_int_eq(c->c_log_level, LOG_LEVEL_DEBUG);
+	cfg_free(c);
+}
+END_TEST
+
+START_TEST(empty_field_list_and_list_subprotocols)
+{
+	struct cfg	*c = unit_cfg("context = { fields = ( ); };\n"
+	    "listen = { subprotocols = ( \"a\" ); };\n");
+
+	ck_assert_uint_eq(c->c_nfields, 0);
+	ck_assert_uint_eq(c->c_nsubprotocols, 1);
+	ck_assert_str_eq(c->c_subprotocols[0], "a");
+	cfg_free(c);
+}
+END_TEST
+
+START_TEST(durations_int_and_float)
+{
+	struct cfg	*c;
+
+	c = unit_cfg("shutdown_timeout = 7;\nlimits = { handshake_timeout = 1; };"
+	    "\nbackend = { reconnect_min = 1; reconnect_max = 2; };\n");
+	ck_assert_double_eq(c->c_shutdown_timeout, 7);
+	ck_assert_double_eq(c->c_handshake_timeout, 1);
+	ck_assert_double_eq(c->c_reconnect_min, 1);
+	ck_assert_double_eq(c->c_reconnect_max, 2);
+	cfg_free(c);
+
+	c = unit_cfg("shutdown_timeout = 0.25;\n"
+	    "limits = { handshake_timeout = 1.5; };\n"
+	    "backend = { reconnect_min = 0.01; reconnect_max = 600.0; };\n");
+	ck_assert_double_eq(c->c_shutdown_timeout, 0.25);
+	ck_assert_double_eq(c->c_handshake_timeout, 1.5);
+	ck_assert_double_eq(c->c_reconnect_min, 0.01);
+	ck_assert_double_eq(c->c_reconnect_max, 600);
+	cfg_free(c);
+
+	c = unit_cfg("shutdown_timeout = 0;\n");
+	ck_assert_double_eq(c->c_shutdown_timeout, 0);
+	cfg_free(c);
+
+	ERRORS("shutdown_timeout = \"5\";\n",
+	    "t.conf:1: shutdown_timeout: must be a number of seconds\n");
+	ERRORS("\nshutdown_timeout = 3600.5;\n",
+	    "t.conf:2: shutdown_timeout: 3600.5 is out of range 0..3600\n");
+	ERRORS("limits = {\n  handshake_timeout = 0.05;\n};\n",
+	    "t.conf:2: limits.handshake_timeout: 0.05 is out of range "
+	    "0.1..3600\n");
+}
+END_TEST
+
+START_TEST(names_of_enums)
+{
+	ck_assert_str_eq(cfg_framing_name(FRAMING_LENGTH_PREFIXED),
+	    "length-prefixed");
+	ck_assert_str_eq(cfg_framing_name(FRAMING_NDJSON), "ndjson");
+	ck_assert_str_eq(cfg_source_name(CTX_SOURCE_COOKIE), "cookie");
+	ck_assert_str_eq(cfg_source_name(CTX_SOURCE_HEADER), "header");
+	ck_assert_str_eq(cfg_source_name(CTX_SOURCE_QUERY), "query");
+	ck_assert_str_eq(cfg_source_name(CTX_SOURCE_PEER), "peer");
+}
+END_TEST
+
+/* Errors, each with its line. */
+
+START_TEST(err_syntax)
+{
+	ERRORS("workers = 1;\nlisten = {\n  port = ;\n};\n",
+	    "t.conf:3: syntax error\n");
+	ERRORS("workers = 1;\n\n[ 1 ];\n", "t.conf:3: syntax error\n");
+	ERRORS("workers = 1;\nlisten = {\n  port = 80 80;\n};\n",
+	    "t.conf:3: syntax error\n");
+}
+END_TEST
+
+START_TEST(err_unknown_top_level_key)
+{
+	ERRORS("workers = 1;\n\nworker = 2;\n", "t.conf:3: unknown key worker\n");
+	/* A key of a group, at the top level. */
+	ERRORS("port = 80;\n", "t.conf:1: unknown key port\n");
+	ERRORS("# comment\nmetrics = { };\n", "t.conf:2: unknown key metrics\n");
+}
+END_TEST
+
+START_TEST(err_unknown_key_in_group)
+{
+	ERRORS("listen = {\n  port = 80;\n  bogus = 1;\n};\n",
+	    "t.conf:3: unknown key listen.bogus\n");
+	ERRORS("backend = {\n  workers = 1;\n};\n",
+	    "t.conf:2: unknown key backend.workers\n");
+	ERRORS("log = {\n  level = \"info\";\n  file = \"x\";\n};\n",
+	    "t.conf:3: unknown key log.file\n");
+}
+END_TEST
+
+START_TEST(err_group_used_as_scalar)
+{
+	ERRORS("workers = 1;\nlisten = 5;\n",
+	    "t.conf:2: listen: must be a group { ... }\n");
+	ERRORS("\n\nlog = \"debug\";\n",
+	    "t.conf:3: log: must be a group { ... }\n");
+}
+END_TEST
+
+START_TEST(err_wrong_type)
+{
+	ERRORS("listen = {\n  port = \"80\";\n};\n",
+	    "t.conf:2: listen.port: must be an integer\n");
+	ERRORS("listen = {\n  port = 80.0;\n};\n",
+	    "t.conf:2: listen.port: must be an integer\n");
+	ERRORS("workers = true;\n", "t.conf:1: workers: must be an integer\n");
+	ERRORS("backend = {\n\n  socket = 5;\n};\n",
+	    "t.conf:3: backend.socket: must be a string\n");
+	ERRORS("listen = { subprotocols = \"chat\"; };\n",
+	    "t.conf:1: listen.subprotocols: must be a list of strings "
+	    "[ \"a\", \"b\" ]\n");
+	ERRORS("listen = { subprotocols = [ 1 ]; };\n",
+	    "t.conf:1: listen.subprotocols: entries must be strings\n");
+	ERRORS("context = {\n  fields = 1;\n};\n",
+	    "t.conf:2: context.fields: must be a list ( { ... }, ... )\n");
+	ERRORS("context = {\n  fields = ( \"token\" );\n};\n",
+	    "t.conf:2: context.fields: each field must be a group "
+	    "{ name = ...; source = ...; }\n");
+}
+END_TEST
+
+START_TEST(err_out_of_range)
+{
+	ERRORS("listen = {\n  port = 0;\n};\n",
+	    "t.conf:2: listen.port: 0 is out of range 1..65535\n");
+	ERRORS("listen = {\n  port = 65536;\n};\n",
+	    "t.conf:2: listen.port: 65536 is out of range 1..65535\n");
+	ERRORS("limits = {\n  max_head_bytes = 100;\n};\n",
+	    "t.conf:2: limits.max_head_bytes: 100 is out of range "
+	    "256..65536\n");
+	ERRORS("limits = {\n  max_head_bytes = 65537;\n};\n",
+	    "t.conf:2: limits.max_head_bytes: 65537 is out of range "
+	    "256..65536\n");
+	ERRORS("workers = 65;\n", "t.conf:1: workers: 65 is out of range 0..64\n");
+	ERRORS("workers = -1;\n", "t.conf:1: workers: -1 is out of range 0..64\n");
+	ERRORS("limits = { max_headers = 0; };\n",
+	    "t.conf:1: limits.max_headers: 0 is out of range 1..1000\n");
+	ERRORS("backend = { reconnect_min = 0.001; };\n",
+	    "t.conf:1: backend.reconnect_min: 0.001 is out of range 0.01..60\n");
+}
+END_TEST
+
+/*
+ * The range of a large key must be shown exactly: "1.07374e+09 is out
+ * of range 0..1.07374e+09" reads as if the value were in range.
+ */
+START_TEST(err_out_of_range_large_numbers_exact)
+{
+	ERRORS("backend = { queue_bytes = 1073741825; };\n",
+	    "t.conf:1: backend.queue_bytes: 1073741825 is out of range "
+	    "0..1073741824\n");
+	ERRORS("backend = { max_frame_bytes = 1023; };\n",
+	    "t.conf:1: backend.max_frame_bytes: 1023 is out of range "
+	    "1024..1073741824\n");
+	ERRORS("limits = { max_connections = 1000001; };\n",
+	    "t.conf:1: limits.max_connections: 1000001 is out of range "
+	    "1..1000000\n");
+}
+END_TEST
+
+START_TEST(err_bad_framing)
+{
+	ERRORS("backend = {\n  framing = \"json\";\n};\n",
+	    "t.conf:2: backend.framing: \"json\" must be length-prefixed or "
+	    "ndjson\n");
+	ERRORS("backend = {\n  framing = \"NDJSON\";\n};\n",
+	    "t.conf:2: backend.framing: \"NDJSON\" must be length-prefixed or "
+	    "ndjson\n");
+}
+END_TEST
+
+START_TEST(err_bad_log_level)
+{
+	ERRORS("log = {\n  level = \"verbose\";\n};\n",
+	    "t.conf:2: log.level: \"verbose\" must be error, warning, info or "
+	    "debug\n");
+	ERRORS("log = { level = 3; };\n", "t.conf:1: log.level: must be a "
+	    "string\n");
+}
+END_TEST
+
+START_TEST(err_field_without_name_source_key)
+{
+	ERRORS("context = {\n fields = (\n  { source = \"cookie\"; key = \"a\"; }"
+	    "\n );\n};\n",
+	    "t.conf:3: context field: name is missing\n");
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; key = \"a\"; }"
+	    "\n );\n};\n",
+	    "t.conf:3: context field: source is missing (one of cookie, header, "
+	    "query, peer)\n");
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"query\"; }"
+	    "\n );\n};\n",
+	    "t.conf:3: context field: source query needs a key\n");
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"cookie\";"
+	    " key = \"\"; }\n );\n};\n",
+	    "t.conf:3: context field key \"\" is not valid\n");
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"header\";"
+	    " key = \"X User\"; }\n );\n};\n",
+	    "t.conf:3: context field key \"X User\" is not valid\n");
+	ERRORS("context = {\n fields = (\n  { name = 1; source = \"header\";"
+	    " key = \"X\"; }\n );\n};\n",
+	    "t.conf:3: context field name: must be a string\n"
+	    "t.conf:3: context field: name is missing\n");
+}
+END_TEST
+
+START_TEST(err_field_multiline_group_line)
+{
+	/* A field spread over lines is reported where it starts. */
+	ERRORS("context = {\n  fields = (\n    { name = \"a\"; source = \"peer\"; "
+	    "},\n    {\n      source = \"cookie\";\n      key = \"a\";\n    }\n"
+	    "  );\n};\n",
+	    "t.conf:4: context field: name is missing\n");
+}
+END_TEST
+
+START_TEST(err_peer_with_key)
+{
+	ERRORS("context = {\n fields = (\n  { name = \"ip\"; source = \"peer\";"
+	    " key = \"x\"; }\n );\n};\n",
+	    "t.conf:3: context field: source peer takes no key\n");
+}
+END_TEST
+
+START_TEST(err_unknown_source)
+{
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"body\";"
+	    " key = \"x\"; }\n );\n};\n",
+	    "t.conf:3: context field source \"body\": must be one of cookie, "
+	    "header, query, peer\n");
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"Cookie\";"
+	    " key = \"x\"; }\n );\n};\n",
+	    "t.conf:3: context field source \"Cookie\": must be one of cookie, "
+	    "header, query, peer\n");
+}
+END_TEST
+
+START_TEST(err_unknown_field_key_and_bad_types)
+{
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"peer\";"
+	    " requred = true; }\n );\n};\n",
+	    "t.conf:3: context field: unknown key requred\n");
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"peer\";"
+	    " required = 1; }\n );\n};\n",
+	    "t.conf:3: context field required: must be true or false\n");
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"peer\";"
+	    " max_length = \"5\"; }\n );\n};\n",
+	    "t.conf:3: context field max_length: must be an integer\n");
+}
+END_TEST
+
+START_TEST(err_duplicate_field_names)
+{
+	ERRORS("context = {\n fields = (\n"
+	    "  { name = \"a\"; source = \"peer\"; },\n"
+	    "  { name = \"a\"; source = \"query\"; key = \"a\"; }\n"
+	    " );\n};\n",
+	    "t.conf:4: context field \"a\" is defined twice\n");
+}
+END_TEST
+
+START_TEST(err_reserved_field_names)
+{
+	ERRORS("context = {\n fields = (\n"
+	    "  { name = \"socketId\"; source = \"peer\"; },\n"
+	    "  { name = \"createdAt\"; source = \"peer\"; }\n"
+	    " );\n};\n",
+	    "t.conf:3: context field name \"socketId\" is reserved\n"
+	    "t.conf:4: context field name \"createdAt\" is reserved\n");
+}
+END_TEST
+
+START_TEST(err_bad_field_name_chars)
+{
+	ERRORS("context = {\n fields = (\n"
+	    "  { name = \"user-id\"; source = \"peer\"; }\n );\n};\n",
+	    "t.conf:3: context field name \"user-id\": use 1 to 64 letters, "
+	    "digits or _\n");
+	ERRORS("context = {\n fields = (\n"
+	    "  { name = \"\"; source = \"peer\"; }\n );\n};\n",
+	    "t.conf:3: context field name \"\": use 1 to 64 letters, "
+	    "digits or _\n");
+	ERRORS("context = {\n fields = (\n"
+	    "  { name = \"a b\"; source = \"peer\"; }\n );\n};\n",
+	    "t.conf:3: context field name \"a b\": use 1 to 64 letters, "
+	    "digits or _\n");
+	/* 64 characters are fine, 65 are not. */
+	ERRORS("context = {\n fields = (\n  { name = \""
+	    "0123456789012345678901234567890123456789012345678901234567890123X"
+	    "\"; source = \"peer\"; }\n );\n};\n",
+	    "t.conf:3: context field name \""
+	    "0123456789012345678901234567890123456789012345678901234567890123X"
+	    "\": use 1 to 64 letters, digits or _\n");
+}
+END_TEST
+
+START_TEST(field_name_64_chars_ok)
+{
+	struct cfg	*c = unit_cfg("context = { fields = ( { name = \""
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "\"; source = \"peer\"; } ); };\n");
+
+	ck_assert_uint_eq(strlen(c->c_fields[0].f_name), 64);
+	cfg_free(c);
+}
+END_TEST
+
+START_TEST(err_max_length_0)
+{
+	ERRORS("context = {\n fields = (\n"
+	    "  { name = \"a\"; source = \"peer\"; max_length = 0; }\n );\n};\n",
+	    "t.conf:3: context field max_length: 0 is out of range 1..65536\n");
+	ERRORS("context = {\n fields = (\n"
+	    "  { name = \"a\"; source = \"peer\"; max_length = 65537; }\n"
+	    " );\n};\n",
+	    "t.conf:3: context field max_length: 65537 is out of range "
+	    "1..65536\n");
+}
+END_TEST
+
+START_TEST(err_subprotocol_not_a_token)
+{
+	ERRORS("listen = {\n  subprotocols = [ \"chat\", \"bad proto\" ];\n};\n",
+	    "t.conf:2: listen.subprotocols: \"bad proto\" is not a valid "
+	    "subprotocol name\n");
+	ERRORS("listen = {\n  subprotocols = [ \"\" ];\n};\n",
+	    "t.conf:2: listen.subprotocols: \"\" is not a valid "
+	    "subprotocol name\n");
+	ERRORS("listen = {\n  subprotocols = [ \"a,b\" ];\n};\n",
+	    "t.conf:2: listen.subprotocols: \"a,b\" is not a valid "
+	    "subprotocol name\n");
+}
+END_TEST
+
+START_TEST(err_path_without_leading_slash)
+{
+	ERRORS("listen = {\n  port = 80;\n  path = \"ws\";\n};\n",
+	    "t.conf:3: listen.path: \"ws\" must start with / and hold no ?, # "
+	    "or blanks\n");
+	ERRORS("listen = {\n  path = \"/ws?x\";\n};\n",
+	    "t.conf:2: listen.path: \"/ws?x\" must start with / and hold no ?, # "
+	    "or blanks\n");
+	ERRORS("listen = {\n  path = \"\";\n};\n",
+	    "t.conf:2: listen.path: \"\" must start with / and hold no ?, # "
+	    "or blanks\n");
+	ERRORS("listen = {\n  path = \"/healthz\";\n};\n",
+	    "t.conf:2: listen.path: /healthz is the health check\n");
+}
+END_TEST
+
+START_TEST(err_empty_address_and_long_socket)
+{
+	ERRORS("listen = {\n  address = \"\";\n};\n",
+	    "t.conf:2: listen.address: must not be empty\n");
+	ERRORS("backend = {\n  socket = \"/"
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "4567890123456789012345678901234567890123456\";\n};\n",
+	    "t.conf:2: backend.socket: the path must be 1 to 107 bytes long\n");
+}
+END_TEST
+
+START_TEST(socket_path_107_bytes_ok)
+{
+	struct cfg	*c = unit_cfg("backend = { socket = \"/"
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "456789012345678901234567890123456789012345\"; };\n");
+
+	ck_assert_uint_eq(strlen(c->c_backend_socket), 107);
+	cfg_free(c);
+}
+END_TEST
+
+START_TEST(err_reconnect_min_greater_than_max)
+{
+	ERRORS("backend = {\n  reconnect_min = 10;\n  reconnect_max = 2;\n};\n",
+	    "t.conf:2: backend.reconnect_min: 10 is greater than "
+	    "backend.reconnect_max 2\n");
+	/* Equal is fine. */
+	cfg_free(unit_cfg("backend = { reconnect_min = 2; reconnect_max = 2; };"));
+}
+END_TEST
+
+/*
+ * Every error is "FILE:LINE: message": when only reconnect_max is set,
+ * below the default reconnect_min, the error must still name a line.
+ */
+START_TEST(err_reconnect_max_below_default_min_has_line)
+{
+	ERRORS("workers = 1;\nbackend = {\n  reconnect_max = 0.05;\n};\n",
+	    "t.conf:3: backend.reconnect_min: 0.1 is greater than "
+	    "backend.reconnect_max 0.05\n");
+}
+END_TEST
+
+START_TEST(err_several_all_reported)
+{
+	char	*errs;
+
+	errs = errors_of(
+	    "workers = 100;\n"				/* 1 */
+	    "listen = {\n"
+	    "  port = 0;\n"				/* 3 */
+	    "  bogus = 1;\n"				/* 4 */
+	    "};\n"
+	    "log = { level = \"loud\"; };\n"		/* 6 */
+	    "foo = 1;\n"				/* 7 */
+	    "context = {\n"
+	    "  fields = (\n"
+	    "    { name = \"socketId\"; source = \"x\"; }\n"	/* 10 */
+	    "  );\n"
+	    "};\n");
+	ck_assert_int_eq(unit_count_lines(errs), 7);
+	ck_assert_ptr_nonnull(strstr(errs, "t.conf:1: workers: 100 is out"));
+	ck_assert_ptr_nonnull(strstr(errs, "t.conf:3: listen.port: 0 is out"));
+	ck_assert_ptr_nonnull(strstr(errs, "t.conf:4: unknown key listen.bogus"));
+	ck_assert_ptr_nonnull(strstr(errs, "t.conf:6: log.level: \"loud\""));
+	ck_assert_ptr_nonnull(strstr(errs, "t.conf:7: unknown key foo\n"));
+	ck_assert_ptr_nonnull(strstr(errs,
+	    "t.conf:10: context field name \"socketId\" is reserved\n"));
+	ck_assert_ptr_nonnull(strstr(errs,
+	    "t.conf:10: context field source \"x\""));
+	/* In file order. */
+	ck_assert(strstr(errs, "t.conf:1:") < strstr(errs, "t.conf:3:"));
+	ck_assert(strstr(errs, "t.conf:7:") < strstr(errs, "t.conf:10:"));
+	free(errs);
+}
+END_TEST
+
+/* cfg_load */
+
+START_TEST(load_missing_file)
+{
+	struct cfg	*c;
+	char		*errs = NULL;
+
+	c = cfg_load("/nonexistent/wsgate/wsgate.conf", &errs);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(errs);
+	ck_assert_str_eq(errs, "/nonexistent/wsgate/wsgate.conf: No such file "
+	    "or directory\n");
+	free(errs);
+}
+END_TEST
+
+START_TEST(load_errors_name_the_file)
+{
+	char		 path[] = "/tmp/check_cfg.XXXXXX";
+	static const char text[] = "workers = 1;\nlisten = { port = 0; };\n";
+	struct cfg	*c;
+	char		*errs = NULL, *want;
+	int		 fd;
+
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, text, sizeof text - 1),
+	    (ssize_t)(sizeof text - 1));
+	close(fd);
+	c = cfg_load(path, &errs);
+	ck_assert_ptr_null(c);
+	xasprintf(&want, "%s:2: listen.port: 0 is out of range 1..65535\n",
+	    path);
+	ck_assert_str_eq(errs, want);
+	free(want);
+	free(errs);
+
+	/* A syntax error names the file too. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, "\nworkers = ;\n", 13), 13);
+	close(fd);
+	c = cfg_load(path, &errs);
+	ck_assert_ptr_null(c);
+	xasprintf(&want, "%s:2: syntax error\n", path);
+	ck_assert_str_eq(errs, want);
+	free(want);
+	free(errs);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(load_shipped_config)
+{
+	const char	*srcdir = getenv("srcdir");
+	struct cfg	*c;
+	char		*path, *errs = NULL;
+
+	if (srcdir == NULL || *srcdir == '\0')
+		srcdir = ".";
+	xasprintf(&path, "%s/conf/wsgate.conf", srcdir);
+	c = cfg_load(path, &errs);
+	ck_assert_msg(c != NULL, "cfg_load %s: %s", path, errs ? errs : "");
+	ck_assert_ptr_null(errs);
+	ck_assert_str_eq(c->c_file, path);
+	/* The shipped file shows every default. */
+	check_defaults(c);
+	cfg_free(c);
+	free(path);
+}
+END_TEST
+
+static Suite *
+cfg_suite(void)
+{
+	Suite	*s = suite_create("cfg");
+	TCase	*tc;
+
+	tc = tcase_create("valid");
+	tcase_add_test(tc, defaults_from_empty_config);
+	tcase_add_test(tc, full_valid_config);
+	tcase_add_test(tc, empty_field_list_and_list_subprotocols);
+	tcase_add_test(tc, durations_int_and_float);
+	tcase_add_test(tc, field_name_64_chars_ok);
+	tcase_add_test(tc, socket_path_107_bytes_ok);
+	tcase_add_test(tc, names_of_enums);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_test(tc, err_syntax);
+	tcase_add_test(tc, err_unknown_top_level_key);
+	tcase_add_test(tc, err_unknown_key_in_group);
+	tcase_add_test(tc, err_group_used_as_scalar);
+	tcase_add_test(tc, err_wrong_type);
+	tcase_add_test(tc, err_out_of_range);
+	tcase_add_test(tc, err_out_of_range_large_numbers_exact);
+	tcase_add_test(tc, err_bad_framing);
+	tcase_add_test(tc, err_bad_log_level);
+	tcase_add_test(tc, err_field_without_name_source_key);
+	tcase_add_test(tc, err_field_multiline_group_line);
+	tcase_add_test(tc, err_peer_with_key);
+	tcase_add_test(tc, err_unknown_source);
+	tcase_add_test(tc, err_unknown_field_key_and_bad_types);
+	tcase_add_test(tc, err_duplicate_field_names);
+	tcase_add_test(tc, err_reserved_field_names);
+	tcase_add_test(tc, err_bad_field_name_chars);
+	tcase_add_test(tc, err_max_length_0);
+	tcase_add_test(tc, err_subprotocol_not_a_token);
+	tcase_add_test(tc, err_path_without_leading_slash);
+	tcase_add_test(tc, err_empty_address_and_long_socket);
+	tcase_add_test(tc, err_reconnect_min_greater_than_max);
+	tcase_add_test(tc, err_reconnect_max_below_default_min_has_line);
+	tcase_add_test(tc, err_several_all_reported);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("load");
+	tcase_add_test(tc, load_missing_file);
+	tcase_add_test(tc, load_errors_name_the_file);
+	tcase_add_test(tc, load_shipped_config);
+	suite_add_tcase(s, tc);
+
+	return (s);
+}
+
+int
+main(void)
+{
+	return (unit_run(cfg_suite()));
+}
