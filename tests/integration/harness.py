@@ -283,7 +283,8 @@ class Gateway:
         self.dir = dir or make_tempdir()
         self._own_dir = dir is None
         self.port = free_port()
-        self.backend_path = backend_path or os.path.join(self.dir, "backend.sock")
+        # A relative backend_path is taken inside the temp dir.
+        self.backend_path = os.path.join(self.dir, backend_path or "backend.sock")
         self.conf_path = os.path.join(self.dir, "wsgate.conf")
         self.log_path = os.path.join(self.dir, "wsgated.log")
         self.proc = None
