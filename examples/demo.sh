@@ -7,9 +7,10 @@ set -e
 cd "$(dirname "$0")/.."
 sh tests/deps.sh
 [ -x configure ] || ./autogen.sh
-[ -f Makefile ] || ./configure
-make -j"$(nproc)"
-./src/wsgated -t -c conf/wsgate.conf
+mkdir -p _build
+(cd _build && { [ -f Makefile ] || ../configure; } && make -j"$(nproc)")
+wsgated=_build/src/wsgated
+$wsgated -t -c conf/wsgate.conf
 
 python=$(command -v /usr/bin/python3 || command -v python3)
 "$python" examples/echo_backend.py --socket /run/wsgate/backend.sock &
@@ -28,4 +29,4 @@ Each event the backend receives, with its context, is printed here.
 Ctrl-C stops the gateway and the backend.
 
 MSG
-./src/wsgated -f -c conf/wsgate.conf
+$wsgated -f -c conf/wsgate.conf

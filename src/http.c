@@ -319,7 +319,8 @@ http_upgrade_check(const struct http_request *req, char *const *protos,
 		*cause = "duplicated Upgrade header";
 		return (400);
 	}
-	if (h->h_valuelen != 9 || strncasecmp(h->h_value, "websocket", 9)) {
+	if (h->h_valuelen != 9 ||
+	    strncasecmp(h->h_value, "websocket", 9) != 0) {
 		*cause = "Upgrade must be exactly websocket";
 		return (400);
 	}
@@ -354,7 +355,8 @@ http_upgrade_check(const struct http_request *req, char *const *protos,
 		*cause = "duplicated Sec-WebSocket-Version";
 		return (400);
 	}
-	if (h == NULL || h->h_valuelen != 2 || memcmp(h->h_value, "13", 2)) {
+	if (h == NULL || h->h_valuelen != 2 ||
+	    memcmp(h->h_value, "13", 2) != 0) {
 		*cause = "unsupported WebSocket version";
 		return (426);
 	}
@@ -392,7 +394,8 @@ http_cookie_get(const struct http_request *req, const char *name,
 
 	for (i = 0; i < req->r_nheaders; i++) {
 		h = &req->r_headers[i];
-		if (h->h_namelen != 6 || strncasecmp(h->h_name, "Cookie", 6))
+		if (h->h_namelen != 6 ||
+		    strncasecmp(h->h_name, "Cookie", 6) != 0)
 			continue;
 		p = h->h_value;
 		end = p + h->h_valuelen;
@@ -411,7 +414,8 @@ http_cookie_get(const struct http_request *req, const char *name,
 			for (ne = eq; ne > s && (ne[-1] == ' ' || ne[-1] == '\t');
 			    ne--)
 				;
-			if ((size_t)(ne - s) != nlen || memcmp(s, name, nlen))
+			if ((size_t)(ne - s) != nlen ||
+			    memcmp(s, name, nlen) != 0)
 				continue;
 			for (s = eq + 1; s < ve && (*s == ' ' || *s == '\t'); s++)
 				;

@@ -463,7 +463,7 @@ ws_adopt(struct worker *w, struct session *s)
 		log_warnx("session %s: libwebsockets refused the socket",
 		    s->s_id);
 		if (wsi != NULL)
-			lws_set_timeout(wsi, PENDING_TIMEOUT_AWAITING_PROXY_RESPONSE,
+			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
 			    LWS_TO_KILL_ASYNC);
 		ws_session_free(s);
 	}

@@ -271,8 +271,9 @@ struct metrics {
 	METRICS_FIELDS(METRICS_DECLARE)
 #undef METRICS_DECLARE
 };
-#define METRICS_INC(m, name) __atomic_fetch_add(&(m)->name, 1, __ATOMIC_RELAXED)
-#define METRICS_ADD(m, name, v) __atomic_fetch_add(&(m)->name, (v), __ATOMIC_RELAXED)
+#define METRICS_ADD(m, name, v) \
+	__atomic_fetch_add(&(m)->name, (v), __ATOMIC_RELAXED)
+#define METRICS_INC(m, name) METRICS_ADD(m, name, 1)
 void		 metrics_sum(struct metrics *);
 void		 metrics_log(void);
 extern struct metrics metrics_front;

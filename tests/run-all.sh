@@ -1,26 +1,45 @@
 #!/bin/sh
-# Install what is missing, build wsgated and run the whole test suite.
-# Ends with one line: "N passed, M failed".
+# Install what is missing, build wsgated in _build/ and run the whole test
+# suite there. With WSG_SANITIZERS=1, build it again in _build-san/ with
+# AddressSanitizer and UndefinedBehaviorSanitizer and run the suite again.
+# Ends with one line: "N passed, M failed", summed over every run.
 set -e
 cd "$(dirname "$0")/.."
+top=$(pwd)
 sh tests/deps.sh
 [ -x configure ] || ./autogen.sh
-[ -f Makefile ] || ./configure
-make -j"$(nproc)"
 log=$(mktemp)
-set +e
-make -j2 check 2>&1 | tee "$log"
-status=$?
-set -e
+trap 'rm -f "$log"' EXIT
+status=0
+
+suite() {
+	dir=$1
+	shift
+	mkdir -p "$dir"
+	(
+		cd "$dir"
+		[ -f Makefile ] || "$top/configure" "$@"
+		make -j"$(nproc)"
+		make -j2 check
+	) >"$log.run" 2>&1 || status=1
+	cat "$log.run"
+	cat "$log.run" >>"$log"
+	rm -f "$log.run"
+	[ $status -eq 0 ] || sed -n '/^\(not ok\|# \)/p' "$dir"/tests/*/*.log | head -100
+}
+
+suite _build
+if [ "${WSG_SANITIZERS:-0}" = 1 ]; then
+	suite _build-san --enable-sanitizers
+fi
+
 count() {
 	sed -n "s/^# $1: *\([0-9]*\)$/\1/p" "$log" | awk '{ n += $1 } END { print n + 0 }'
 }
 pass=$(count PASS)
 fail=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) ))
-if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
+if [ $status -ne 0 ] && [ "$fail" -eq 0 ]; then
 	fail=1
 fi
-[ "$fail" -eq 0 ] || cat tests/*/*.log 2>/dev/null | grep -E "^(not ok|#)" | head -100
-rm -f "$log"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
