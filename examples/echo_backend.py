@@ -30,7 +30,8 @@ wsgate-protocol(7) for the details.
 
 This backend echoes every message to the socket that sent it (binary stays
 binary) and, as a demo, sends the rest of a text message that starts with
-"/broadcast " to every socket it knows to be open.
+"/broadcast " to every socket it has seen open and not yet closed (sockets
+opened before this backend started are not known to it).
 
 Usage: echo_backend.py [--socket PATH] [--framing length-prefixed|ndjson]
 """
@@ -158,8 +159,6 @@ class EchoBackend:
             self.sockets.pop(sid, None)
             log("close %s code=%s reason=%r" % (sid, ev.get("code"), ev.get("reason")))
         elif kind == "message":
-            # A socket opened before this backend started is learnt here.
-            self.sockets.setdefault(sid, writer)
             data = ev.get("data")
             if not isinstance(data, str):
                 log("skipping message without data for %s" % sid)

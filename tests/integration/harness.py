@@ -15,6 +15,7 @@ driver counts every case.  Environment:
   srcdir    top source directory (for conf/ and examples/).
   TMPDIR    where the per-test directories are made.
   WSGATE_TEST_TIMEOUT  seconds for the default bound on waits (10).
+  WSGATE_TEST_KEEP     if set, keep each test's directory (config, log).
 
 Every wait is bounded.  Only processes started here are signalled, by PID.
 """
@@ -194,11 +195,20 @@ def wait_until(predicate, timeout=TIMEOUT, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def have_ipv6_loopback():
+    try:
+        free_port("::1")
+        return True
+    except OSError:
+        return False
 
 
 def make_tempdir():
@@ -282,7 +292,14 @@ class Gateway:
                  dir=None, backend_path=None):
         self.dir = dir or make_tempdir()
         self._own_dir = dir is None
-        self.port = free_port()
+        # The address the tests connect to: listen.address when it is a
+        # loopback literal (e.g. "::1"), else 127.0.0.1.
+        self.host = "127.0.0.1"
+        if isinstance(config, dict):
+            addr = config.get("listen", {}).get("address")
+            if addr in ("::1", "127.0.0.1"):
+                self.host = addr
+        self.port = free_port(self.host)
         # A relative backend_path is taken inside the temp dir.
         self.backend_path = os.path.join(self.dir, backend_path or "backend.sock")
         self.conf_path = os.path.join(self.dir, "wsgate.conf")
@@ -309,7 +326,8 @@ class Gateway:
 
     @property
     def url(self):
-        return "ws://127.0.0.1:%d/ws" % self.port
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        return "ws://%s:%d/ws" % (host, self.port)
 
     def start(self, timeout=TIMEOUT):
         """Start the daemon and wait until its port accepts connections."""
@@ -342,7 +360,7 @@ class Gateway:
         the test starts.
         """
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            with socket.create_connection((self.host, self.port), timeout=2) as s:
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 while s.recv(4096):
                     pass
@@ -392,7 +410,7 @@ class Gateway:
     def close(self):
         """Kill if still running and remove the temp dir."""
         self.kill()
-        if self._own_dir:
+        if self._own_dir and not os.environ.get("WSGATE_TEST_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_text(self):
@@ -1085,6 +1103,9 @@ class RawWebSocket:
 # Test base class
 # ---------------------------------------------------------------------------
 
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: ")
+
+
 class GatewayTest(unittest.TestCase):
     """Base class: start gateways, backends and clients that are cleaned up."""
 
@@ -1097,9 +1118,30 @@ class GatewayTest(unittest.TestCase):
         kw.setdefault("framing", self.framing)
         gw = Gateway(config, start=False, **kw)
         self.addCleanup(gw.close)
+        self.addCleanup(self._check_clean_exit, gw)
         self._gateways.append(gw)
         gw.start()
         return gw
+
+    def _check_clean_exit(self, gw):
+        """Every test ends with a graceful stop: exit 0, no sanitizer report.
+
+        Runs after the test's clients and backends are gone (cleanups run
+        in reverse order), so the stop has nothing to wait for.
+        """
+        if gw.proc is None:
+            return
+        if gw.running():
+            rc = gw.stop()
+        else:
+            rc = gw.returncode if gw.returncode is not None else gw.proc.returncode
+        report = SANITIZER_REPORT.search(gw.log_text())
+        if report:
+            raise AssertionError("sanitizer report in the wsgated log:\n%s"
+                                 % gw.log_text()[report.start():][:3000])
+        if rc != 0:
+            raise AssertionError("wsgated exited with %r after SIGTERM; log tail:\n%s"
+                                 % (rc, gw.log_tail(30)))
 
     def backend(self, gw, echo=False, start=True, framing=None):
         be = Backend(gw.backend_path, framing or self.framing, echo=echo, start=start)
@@ -1107,7 +1149,7 @@ class GatewayTest(unittest.TestCase):
         return be
 
     def connect(self, gw, path="/ws", **kw):
-        c = ws_connect("ws://127.0.0.1:%d%s" % (gw.port, path), **kw)
+        c = ws_connect(gw.url[:-len("/ws")] + path, **kw)
         self.addCleanup(lambda: _quiet(c.abort))
         return c
 

@@ -22,6 +22,10 @@ def fields(*fs):
     return {"context": {"fields": list(fs)}}
 
 
+def merge_fields(config, *fs):
+    return dict(config, **fields(*fs))
+
+
 class DefaultContext(harness.GatewayTest):
     def setUp(self):
         super().setUp()
@@ -136,6 +140,14 @@ class Sources(harness.GatewayTest):
         be = self.backend(gw)
         ctx = self.open_context(gw, be)
         self.assertEqual(ctx["ip"], "127.0.0.1")
+
+    def test_peer_ipv6(self):
+        if not harness.have_ipv6_loopback():
+            self.skipTest("no IPv6 loopback")
+        gw = self.gateway(merge_fields({"listen": {"address": "::1"}}, field("ip", "peer")))
+        be = self.backend(gw)
+        ctx = self.open_context(gw, be)
+        self.assertEqual(ctx["ip"], "::1")
 
     def test_fields_in_config_order(self):
         gw = self.gateway(fields(field("z", "peer"), field("a", "header", "X-A"),

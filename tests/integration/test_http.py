@@ -178,8 +178,7 @@ class Limits(harness.GatewayTest):
         elapsed = time.monotonic() - start
         self.assertGreaterEqual(elapsed, 0.4)
         self.assertLess(elapsed, 3.0)
-        if data:
-            self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
+        self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
 
     def test_third_connection_503(self):
         gw = self.gateway({"limits": {"max_connections": 2}})
@@ -201,6 +200,16 @@ class Limits(harness.GatewayTest):
             s.sendall(b"GET /ws HTTP/1.1\r\n")
             socks.append(s)
         self.assertEqual(ws_status(gw.url), 503)
+
+
+class ListenPath(harness.GatewayTest):
+    def test_custom_path(self):
+        gw = self.gateway({"listen": {"path": "/custom/socket"}})
+        self.assertEqual(http_upgrade(gw.port, upgrade_head(gw.port, path="/custom/socket"))
+                         .status, 101)
+        self.assertEqual(http_raw(gw.port, upgrade_head(gw.port, path="/ws")).status, 404)
+        self.assertEqual(http_raw(gw.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                         .status, 200)
 
 
 class Subprotocols(harness.GatewayTest):
