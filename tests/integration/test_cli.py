@@ -197,6 +197,35 @@ class Startup(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertRegex(r.stderr, r"(?i)bind|address already in use")
 
+    def test_without_f_daemonises(self):
+        """Without -f the command returns at once and a daemon serves."""
+        gw = harness.Gateway(start=False)
+        self.addCleanup(gw.close)
+        r = run_daemon("-c", gw.conf_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The daemon is the process running exactly this command line.
+        want = [harness.WSGATED, "-c", gw.conf_path]
+
+        def daemon_pid():
+            for d in os.listdir("/proc"):
+                if not d.isdigit():
+                    continue
+                try:
+                    with open("/proc/%s/cmdline" % d, "rb") as f:
+                        argv = f.read().decode(errors="replace").split("\0")[:-1]
+                except OSError:
+                    continue
+                if argv == want:
+                    return int(d)
+            return None
+
+        pid = harness.wait_until(daemon_pid, what="the daemonised wsgated")
+        self.addCleanup(lambda: os.kill(pid, 9) if daemon_pid() == pid else None)
+        resp = harness.http_raw(gw.port, b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 200)
+        os.kill(pid, 15)
+        harness.wait_until(lambda: daemon_pid() is None, what="the daemon to stop")
+
 
 if __name__ == "__main__":
     harness.main()

@@ -4,7 +4,7 @@
 import base64
 
 import harness
-from harness import RawWebSocket, OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE
+from harness import RawWebSocket, OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE, OP_PING, OP_PONG
 
 
 class MessageTests:
@@ -93,6 +93,17 @@ class MessageTests:
         r.send_frame(OP_CONT, b"men", fin=False)
         r.send_frame(OP_CONT, b"ted", fin=True)
         self.assertEqual(self.be.wait_messages(sid, 1)[0]["data"], "fragmented")
+
+    def test_ping_answered_with_pong(self):
+        r, sid = self.open_raw()
+        r.send_frame(OP_PING, b"are you there")
+        self.assertEqual(r.recv_frame(), (OP_PONG, b"are you there"))
+        # A ping in the middle of a fragmented message does not break it.
+        r.send_frame(OP_TEXT, b"one ", fin=False)
+        r.send_frame(OP_PING, b"p")
+        r.send_frame(OP_CONT, b"message", fin=True)
+        self.assertEqual(r.recv_frame(), (OP_PONG, b"p"))
+        self.assertEqual(self.be.wait_messages(sid, 1)[0]["data"], "one message")
 
     def test_10000_in_order(self):
         c, sid = self.open_client()
