@@ -78,8 +78,16 @@ backend_error(struct worker *w, enum backend_err kind, const char *fmt, ...)
 
 	counter = (uint64_t *)((char *)&w->w_metrics + offsets[kind]);
 	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
-	if (!ratelog_allow(&w->w_backend.bl_rl[kind], &suppressed))
+	if (!ratelog_allow(&w->w_backend.bl_rl[kind], &suppressed)) {
+		if (!log_debug_enabled())
+			return;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof msg, fmt, ap);
+		va_end(ap);
+		log_debug("backend error (%s): %s", backend_err_names[kind],
+		    msg);
 		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
@@ -337,10 +345,14 @@ backend_handle(struct worker *w, const char *frame, size_t len)
 	const char	*t;
 
 	METRICS_INC(&w->w_metrics, backend_frames_in);
-	cmd = json_loadb(frame, len, JSON_REJECT_DUPLICATES, &err);
+	cmd = json_loadb(frame, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	    &err);
 	if (cmd == NULL) {
-		backend_error(w, BACKEND_ERR_INVALID_JSON, "%s at byte %d",
-		    err.text, err.position);
+		char *esc = log_escape(frame, len, 48);
+
+		backend_error(w, BACKEND_ERR_INVALID_JSON, "%s at byte %d of "
+		    "\"%s\"", err.text, err.position, esc);
+		free(esc);
 		return;
 	}
 	if (!json_is_object(cmd)) {

@@ -2,6 +2,7 @@
 """The backend link: late start, restart, garbage from the backend, oversize frames."""
 
 import json
+import signal
 import struct
 import time
 
@@ -90,6 +91,29 @@ class LinkTests:
         self.assertTrue(gw.running())
         # The link was not reset: the same connections are still live.
         self.assertEqual(len(be.conns), gw.workers)
+
+    def test_backend_garbage_counted_by_kind(self):
+        gw = self.gateway()
+        be = self.backend(gw)
+        c, sid = self.open_client(gw, be)
+        for junk in self.garbage(sid):
+            be.send_raw(junk, socket_id=sid)
+        be.send_text(sid, "sync")
+        self.assertEqual(c.recv(), "sync")
+        # Each class's garbage() adds one frame of its framing that is not
+        # JSON, hence four invalid ones.
+        want = ("backend_err_invalid_json=4 backend_err_not_object=3 "
+                "backend_err_bad_field=8 backend_err_unknown_type=2 "
+                "backend_err_unknown_socket=1 ")
+
+        def counted():
+            since = gw.log_size()
+            gw.signal(signal.SIGUSR1)
+            gw.wait_log(r"counters: .*", since=since)
+            return want in gw.log_text()[since:]
+
+        harness.wait_until(counted, what="the counters of each kind: " + want,
+                           interval=0.2)
 
     def garbage(self, sid):
         """Frames the gateway must skip, already framed."""
