@@ -15,6 +15,8 @@ Every frame is one JSON object, framed either
 (the backend.framing setting in wsgate.conf; both ends must agree).
 
 Gateway -> backend:
+  {"type":"hello",   "instance":I, "epoch":E, "worker":k, "workers":N, "sockets":n}
+                     (first on every connection, then an open per live socket)
   {"type":"open",    "socketId":S, "context":{...}}
   {"type":"message", "socketId":S, "context":{...}, "data":"text"}
   {"type":"message", "socketId":S, "context":{...}, "data":"BASE64", "binary":true}
@@ -146,6 +148,16 @@ class EchoBackend:
             if not isinstance(ev, dict):
                 raise ValueError("not a JSON object")
             kind, sid = ev.get("type"), ev.get("socketId")
+            if kind == "hello":
+                # A (re)connection: the opens that follow list every socket
+                # this link serves, so forget what we knew of it.
+                for known, w in list(self.sockets.items()):
+                    if w is writer:
+                        del self.sockets[known]
+                log("hello from %s worker %s of %s, %s socket(s)" % (
+                    ev.get("instance"), ev.get("worker"), ev.get("workers"),
+                    ev.get("sockets")))
+                return
             if not isinstance(sid, str):
                 raise ValueError("no socketId")
         except ValueError as e:             # includes UnicodeDecodeError

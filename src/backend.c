@@ -37,7 +37,8 @@ backend_init(struct worker *w)
 	bl->bl_state = BACKEND_DOWN;
 	bl->bl_delay = w->w_cfg->c_reconnect_min;
 	buf_init(&bl->bl_out);
-	buf_init(&bl->bl_lens);
+	buf_init(&bl->bl_recs);
+	bl->bl_down_since = ctx_now_ms();
 	frame_dec_init(&bl->bl_dec, w->w_cfg->c_backend_framing,
 	    w->w_cfg->c_max_frame_bytes);
 }
@@ -48,7 +49,7 @@ backend_free(struct worker *w)
 	struct backend_link	*bl = &w->w_backend;
 
 	buf_free(&bl->bl_out);
-	buf_free(&bl->bl_lens);
+	buf_free(&bl->bl_recs);
 	frame_dec_free(&bl->bl_dec);
 }
 
@@ -155,26 +156,114 @@ backend_retry_cb(lws_sorted_usec_list_t *sul)
 	}
 }
 
-/* Queue an event for the backend. Return 0, or -1 if it was dropped. */
+/* Append an encoded event and its record to the queue. */
+static void
+backend_queue(struct backend_link *bl, enum backend_ev kind, json_t *ev,
+    enum framing framing)
+{
+	struct backend_rec	 rec;
+	size_t			 before = buf_used(&bl->bl_out);
+	json_t			*id;
+
+	memset(&rec, 0, sizeof rec);
+	if (kind == BACKEND_EV_OPEN &&
+	    json_is_string(id = json_object_get(ev, "socketId")))
+		memcpy(rec.r_id, json_string_value(id), WSG_ID_LEN);
+
+	if (frame_encode(framing, ev, &bl->bl_out) == -1)
+		fatalx("%s: cannot encode an event", __func__);
+	rec.r_len = buf_used(&bl->bl_out) - before;
+	rec.r_kind = kind;
+	buf_add(&bl->bl_recs, &rec, sizeof rec);
+	if (kind == BACKEND_EV_MESSAGE)
+		bl->bl_queued_msgs++;
+}
+
+/*
+ * Queue an event for the backend; it takes no reference to ev. Past
+ * backend.queue_bytes the worker stops reading from its clients, so the
+ * queue only overshoots by what lws had read already; past twice that,
+ * events are dropped. Return 0, or -1 if the event was dropped.
+ */
 int
-backend_emit(struct worker *w, json_t *ev)
+backend_emit(struct worker *w, enum backend_ev kind, json_t *ev)
 {
 	struct backend_link	*bl = &w->w_backend;
-	size_t			 before = buf_used(&bl->bl_out), len;
+	size_t			 limit = w->w_cfg->c_queue_bytes;
 
-	if (frame_encode(w->w_cfg->c_backend_framing, ev, &bl->bl_out) == -1)
-		fatalx("%s: cannot encode an event", __func__);
-	len = buf_used(&bl->bl_out) - before;
-	if (buf_used(&bl->bl_out) > w->w_cfg->c_queue_bytes && before > 0) {
-		/* Full: take the frame back out. */
-		bl->bl_out.b_len -= len;
-		METRICS_INC(&w->w_metrics, msgs_dropped_queue_full);
+	if (buf_used(&bl->bl_out) > 2 * limit) {
+		if (kind == BACKEND_EV_MESSAGE)
+			METRICS_INC(&w->w_metrics, msgs_dropped_queue_full);
 		return (-1);
 	}
-	buf_add(&bl->bl_lens, &len, sizeof len);
+	backend_queue(bl, kind, ev, w->w_cfg->c_backend_framing);
+	if (buf_used(&bl->bl_out) > limit && !bl->bl_paused) {
+		bl->bl_paused = 1;
+		ws_pause(w, 1);
+	}
 	if (bl->bl_state == BACKEND_UP)
 		lws_callback_on_writable(bl->bl_wsi);
 	return (0);
+}
+
+/*
+ * A new connection starts with a hello and an open for every socket the
+ * worker serves, ahead of whatever was queued: a backend that restarted
+ * learns who is connected without trusting any earlier event. Sockets
+ * whose open is still queued get theirs there, in its place.
+ */
+static void
+backend_hello(struct worker *w)
+{
+	struct backend_link	*bl = &w->w_backend;
+	struct backend_link	 pre;
+	struct session		*s;
+	size_t			 i, n = 0;
+	json_t			*ev;
+
+	struct backend_rec	 rec;
+	size_t			 off;
+
+	memset(&pre, 0, sizeof pre);
+	buf_init(&pre.bl_out);
+	buf_init(&pre.bl_recs);
+	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
+		for (s = w->w_sessions.sm_buckets[i]; s != NULL;
+		    s = s->s_hnext) {
+			s->s_open_queued = 0;
+			n++;
+		}
+	}
+	for (off = 0; off < buf_used(&bl->bl_recs); off += sizeof rec) {
+		memcpy(&rec, buf_data(&bl->bl_recs) + off, sizeof rec);
+		if (rec.r_kind == BACKEND_EV_OPEN &&
+		    (s = sessmap_find(&w->w_sessions, rec.r_id, WSG_ID_LEN)))
+			s->s_open_queued = 1;
+	}
+	ev = json_pack("{s:s, s:s, s:I, s:i, s:i, s:I}", "type", "hello",
+	    "instance", w->w_cfg->c_instance, "epoch", (json_int_t)ws_epoch(),
+	    "worker", w->w_index, "workers", ws_nworkers(), "sockets",
+	    (json_int_t)n);
+	backend_queue(&pre, BACKEND_EV_HELLO, ev, w->w_cfg->c_backend_framing);
+	json_decref(ev);
+	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
+		for (s = w->w_sessions.sm_buckets[i]; s != NULL;
+		    s = s->s_hnext) {
+			if (s->s_open_queued)
+				continue;
+			ev = ws_open_event(s);
+			backend_queue(&pre, BACKEND_EV_OPEN, ev,
+			    w->w_cfg->c_backend_framing);
+			json_decref(ev);
+		}
+	}
+	buf_add(&pre.bl_out, buf_data(&bl->bl_out), buf_used(&bl->bl_out));
+	buf_add(&pre.bl_recs, buf_data(&bl->bl_recs), buf_used(&bl->bl_recs));
+	buf_free(&bl->bl_out);
+	buf_free(&bl->bl_recs);
+	bl->bl_out = pre.bl_out;
+	bl->bl_recs = pre.bl_recs;
+	bl->bl_sent = 0;
 }
 
 /* Is there nothing left to write, or nobody to write it to? */
@@ -185,20 +274,43 @@ backend_idle(struct worker *w)
 	    w->w_backend.bl_state != BACKEND_UP);
 }
 
-/* Forget n written bytes, frame by frame. */
-static void
-backend_consume(struct backend_link *bl, size_t n)
+/* How many client messages wait in the queue. */
+uint64_t
+backend_queued_msgs(struct worker *w)
 {
-	size_t	 flen;
+	return (__atomic_load_n(&w->w_backend.bl_queued_msgs,
+	    __ATOMIC_RELAXED));
+}
 
-	buf_drain(&bl->bl_out, n);
-	bl->bl_written += n;
-	while (buf_used(&bl->bl_lens) > 0) {
-		memcpy(&flen, buf_data(&bl->bl_lens), sizeof flen);
-		if (bl->bl_written < flen)
+/*
+ * Count n more bytes as written. Only whole frames leave the queue: a
+ * frame cut by a lost connection is sent again, whole, on the next one.
+ */
+static void
+backend_consume(struct worker *w, size_t n)
+{
+	struct backend_link	*bl = &w->w_backend;
+	struct backend_rec	 rec;
+	size_t			 done = 0;
+
+	bl->bl_sent += n;
+	while (buf_used(&bl->bl_recs) > 0) {
+		memcpy(&rec, buf_data(&bl->bl_recs), sizeof rec);
+		if (bl->bl_sent - done < rec.r_len)
 			break;
-		bl->bl_written -= flen;
-		buf_drain(&bl->bl_lens, sizeof flen);
+		done += rec.r_len;
+		buf_drain(&bl->bl_recs, sizeof rec);
+		if (rec.r_kind == BACKEND_EV_MESSAGE) {
+			bl->bl_queued_msgs--;
+			METRICS_INC(&w->w_metrics, msgs_delivered);
+		}
+	}
+	buf_drain(&bl->bl_out, done);
+	bl->bl_sent -= done;
+	if (bl->bl_paused && buf_used(&bl->bl_out) <= w->w_cfg->c_queue_bytes /
+	    2) {
+		bl->bl_paused = 0;
+		ws_pause(w, 0);
 	}
 }
 
@@ -208,10 +320,10 @@ backend_flush(struct worker *w, struct lws *wsi)
 	struct backend_link	*bl = &w->w_backend;
 	ssize_t			 n;
 
-	if (buf_used(&bl->bl_out) == 0)
+	if (buf_used(&bl->bl_out) == bl->bl_sent)
 		return (0);
-	n = send(lws_get_socket_fd(wsi), buf_data(&bl->bl_out),
-	    buf_used(&bl->bl_out), MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = send(lws_get_socket_fd(wsi), buf_data(&bl->bl_out) + bl->bl_sent,
+	    buf_used(&bl->bl_out) - bl->bl_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR) {
 			lws_callback_on_writable(wsi);
@@ -220,29 +332,23 @@ backend_flush(struct worker *w, struct lws *wsi)
 		log_warn("worker %d: backend write", w->w_index);
 		return (-1);
 	}
-	backend_consume(bl, (size_t)n);
-	if (buf_used(&bl->bl_out) > 0)
+	backend_consume(w, (size_t)n);
+	if (buf_used(&bl->bl_out) > bl->bl_sent)
 		lws_callback_on_writable(wsi);
 	return (0);
 }
 
 /*
- * The link went down. A frame cut in the middle cannot be resumed on a new
- * connection, so the rest of it goes; whole frames wait for the next one.
+ * The link went down. What was not written whole waits for the next
+ * connection, starting with the frame that was cut.
  */
 static void
 backend_down(struct worker *w)
 {
 	struct backend_link	*bl = &w->w_backend;
-	size_t			 flen;
 
-	if (bl->bl_written > 0) {
-		memcpy(&flen, buf_data(&bl->bl_lens), sizeof flen);
-		buf_drain(&bl->bl_out, flen - bl->bl_written);
-		buf_drain(&bl->bl_lens, sizeof flen);
-		bl->bl_written = 0;
-		METRICS_INC(&w->w_metrics, backend_frames_lost);
-	}
+	bl->bl_sent = 0;
+	__atomic_store_n(&bl->bl_down_since, ctx_now_ms(), __ATOMIC_RELAXED);
 	frame_dec_free(&bl->bl_dec);
 	frame_dec_init(&bl->bl_dec, w->w_cfg->c_backend_framing,
 	    w->w_cfg->c_max_frame_bytes);
@@ -419,11 +525,13 @@ backend_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		bl->bl_wsi = wsi;
 		bl->bl_delay = w->w_cfg->c_reconnect_min;
 		bl->bl_logged_down = 0;
+		__atomic_store_n(&bl->bl_down_since, 0, __ATOMIC_RELAXED);
+		bl->bl_closed_all = 0;
 		METRICS_INC(&w->w_metrics, backend_connects);
 		log_info("worker %d: backend connected, %zu bytes queued",
 		    w->w_index, buf_used(&bl->bl_out));
-		if (buf_used(&bl->bl_out) > 0)
-			lws_callback_on_writable(wsi);
+		backend_hello(w);
+		lws_callback_on_writable(wsi);
 		return (0);
 	case LWS_CALLBACK_RAW_RX:
 		return (backend_read(w, in, len));

@@ -8,11 +8,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libconfig.h>
 
@@ -23,9 +25,8 @@ enum cfg_type {
 	CFG_SIZE,		/* size_t member */
 	CFG_DURATION,		/* double member, seconds: int or float */
 	CFG_STRING,		/* char * member */
-	CFG_FRAMING,		/* enum framing member */
-	CFG_LOG_LEVEL,		/* enum log_level member */
-	CFG_STRINGS,		/* the subprotocol list */
+	CFG_ENUM,		/* an enum member, named by k_names */
+	CFG_STRINGS,		/* char ** member, its count follows it */
 	CFG_FIELDS		/* the context field list */
 };
 
@@ -38,26 +39,56 @@ struct cfg_key {
 	double		 k_default;	/* numbers */
 	const char	*k_sdefault;	/* strings and names */
 	size_t		 k_offset;
+	const char *const *k_names;	/* CFG_ENUM: NULL-terminated */
+	/* CFG_STRINGS: where the count goes, and what an entry must be. */
+	size_t		 k_count_offset;
+	int		(*k_valid)(const char *);
+	const char	*k_what;
+};
+
+static int	cfg_is_token(const char *);
+static int	cfg_is_origin(const char *);
+
+static const char *const cfg_framing_names[] = {
+	"length-prefixed", "ndjson", NULL
+};
+static const char *const cfg_down_action_names[] = {
+	"keep", "close", NULL
+};
+static const char *const cfg_send_queue_policy_names[] = {
+	"close", "drop", NULL
+};
+static const char *const cfg_source_names[] = {
+	"cookie", "header", "query", "peer", NULL
 };
 
 #define K(g, n, t, lo, hi, d, sd, m) \
-	{ g, n, t, lo, hi, d, sd, offsetof(struct cfg, m) }
+	{ g, n, t, lo, hi, d, sd, offsetof(struct cfg, m), NULL, 0, NULL, NULL }
+#define KE(g, n, names, sd, m) \
+	{ g, n, CFG_ENUM, 0, 0, 0, sd, offsetof(struct cfg, m), names, 0, \
+	    NULL, NULL }
+#define KL(g, n, max, m, count, valid, what) \
+	{ g, n, CFG_STRINGS, 0, max, 0, NULL, offsetof(struct cfg, m), NULL, \
+	    offsetof(struct cfg, count), valid, what }
 
 static const struct cfg_key cfg_keys[] = {
 	K(NULL, "workers", CFG_INT, 0, WSG_MAX_WORKERS, 0, NULL, c_workers),
 	K(NULL, "shutdown_timeout", CFG_DURATION, 0, 3600, 5, NULL,
 	    c_shutdown_timeout),
+	K(NULL, "instance", CFG_STRING, 0, 0, 0, NULL, c_instance),
 
 	K("listen", "address", CFG_STRING, 0, 0, 0, "127.0.0.1",
 	    c_listen_address),
 	K("listen", "port", CFG_INT, 1, 65535, 8080, NULL, c_listen_port),
 	K("listen", "path", CFG_STRING, 0, 0, 0, "/ws", c_listen_path),
-	K("listen", "subprotocols", CFG_STRINGS, 0, WSG_MAX_SUBPROTOCOLS, 0,
-	    NULL, c_subprotocols),
+	KL("listen", "subprotocols", WSG_MAX_SUBPROTOCOLS, c_subprotocols,
+	    c_nsubprotocols, cfg_is_token, "subprotocol name"),
+	KL("listen", "allowed_origins", WSG_MAX_ORIGINS, c_allowed_origins,
+	    c_nallowed_origins, cfg_is_origin, "origin"),
 
 	K("backend", "socket", CFG_STRING, 0, 0, 0,
 	    "/run/wsgate/backend.sock", c_backend_socket),
-	K("backend", "framing", CFG_FRAMING, 0, 0, 0, "length-prefixed",
+	KE("backend", "framing", cfg_framing_names, "length-prefixed",
 	    c_backend_framing),
 	K("backend", "reconnect_min", CFG_DURATION, 0.01, 60, 0.1, NULL,
 	    c_reconnect_min),
@@ -67,6 +98,10 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, c_max_frame_bytes),
 	K("backend", "queue_bytes", CFG_SIZE, 0, 1073741824, 16777216, NULL,
 	    c_queue_bytes),
+	K("backend", "down_timeout", CFG_DURATION, 0, 86400, 30, NULL,
+	    c_down_timeout),
+	KE("backend", "down_action", cfg_down_action_names, "keep",
+	    c_down_action),
 
 	K("context", "fields", CFG_FIELDS, 0, WSG_MAX_FIELDS, 0, NULL,
 	    c_fields),
@@ -81,22 +116,27 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, c_max_message_bytes),
 	K("limits", "max_connections", CFG_SIZE, 1, 1000000, 10000, NULL,
 	    c_max_connections),
+	K("limits", "max_connections_per_ip", CFG_SIZE, 1, 1000000, 1000, NULL,
+	    c_max_connections_per_ip),
+	K("limits", "max_send_queue_bytes", CFG_SIZE, 1024, 1073741824, 1048576,
+	    NULL, c_max_send_queue_bytes),
+	KE("limits", "send_queue_policy", cfg_send_queue_policy_names, "close",
+	    c_send_queue_policy),
+	K("limits", "idle_timeout", CFG_DURATION, 0, 65535, 60, NULL,
+	    c_idle_timeout),
 
-	K("log", "level", CFG_LOG_LEVEL, 0, 0, 0, "info", c_log_level),
+	K("websocket", "ping_interval", CFG_DURATION, 0, 65535, 30, NULL,
+	    c_ping_interval),
+
+	KE("log", "level", log_level_names, "info", c_log_level),
 };
 #undef K
+#undef KE
+#undef KL
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 
 static const char *const cfg_groups[] = {
-	"listen", "backend", "context", "limits", "log"
-};
-
-static const char *const cfg_framing_names[] = {
-	"length-prefixed", "ndjson"
-};
-
-static const char *const cfg_source_names[] = {
-	"cookie", "header", "query", "peer"
+	"listen", "backend", "context", "limits", "websocket", "log"
 };
 
 /* Field limits not worth a key of their own. */
@@ -173,15 +213,31 @@ cfg_key_find(const char *group, const char *name)
 }
 
 static int
-cfg_name_index(const char *const *names, size_t n, const char *s)
+cfg_name_index(const char *const *names, const char *s)
 {
 	size_t	 i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; names[i] != NULL; i++) {
 		if (strcmp(names[i], s) == 0)
 			return ((int)i);
 	}
 	return (-1);
+}
+
+/* "a, b or c", for error messages. */
+static char *
+cfg_name_list(const char *const *names)
+{
+	char	*out = xstrdup(""), *next;
+	size_t	 i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		xasprintf(&next, "%s%s%s", out, i == 0 ? "" :
+		    names[i + 1] == NULL ? " or " : ", ", names[i]);
+		free(out);
+		out = next;
+	}
+	return (out);
 }
 
 static int
@@ -215,11 +271,30 @@ cfg_is_token(const char *s)
 	return (1);
 }
 
+/*
+ * An origin as browsers send it (RFC 6454): scheme "://" host [":" port],
+ * lower case, with no path.
+ */
+static int
+cfg_is_origin(const char *s)
+{
+	const char	*p = strstr(s, "://");
+
+	if (p == NULL || p == s || p[3] == '\0')
+		return (0);
+	for (; *s != '\0'; s++) {
+		if (isupper((unsigned char)*s) || *s <= ' ' || *s >= 0x7f ||
+		    (s > p + 2 && *s == '/'))
+			return (0);
+	}
+	return (1);
+}
+
 static void
 cfg_set_defaults(struct cfg *c)
 {
 	const struct cfg_key	*k;
-	char			*p;
+	char			*p, host[256];
 	size_t			 i;
 
 	for (i = 0; i < CFG_NKEYS; i++) {
@@ -236,20 +311,23 @@ cfg_set_defaults(struct cfg *c)
 			*(double *)p = k->k_default;
 			break;
 		case CFG_STRING:
-			*(char **)p = xstrdup(k->k_sdefault);
+			if (k->k_sdefault != NULL)
+				*(char **)p = xstrdup(k->k_sdefault);
 			break;
-		case CFG_FRAMING:
-			*(enum framing *)p = (enum framing)cfg_name_index(
-			    cfg_framing_names, 2, k->k_sdefault);
-			break;
-		case CFG_LOG_LEVEL:
-			log_level_parse(k->k_sdefault, (enum log_level *)p);
+		case CFG_ENUM:
+			*(int *)p = cfg_name_index(k->k_names, k->k_sdefault);
 			break;
 		case CFG_STRINGS:
 		case CFG_FIELDS:
 			break;
 		}
 	}
+
+	/* The instance is named after the host unless configured. */
+	if (gethostname(host, sizeof host) == -1 || host[0] == '\0')
+		snprintf(host, sizeof host, "wsgated");
+	host[sizeof host - 1] = '\0';
+	c->c_instance = xstrdup(host);
 
 	/* The default context is token from a cookie, userId from a header. */
 	c->c_nfields = 2;
@@ -368,7 +446,7 @@ cfg_read_field(struct cfg_errors *e, config_setting_t *g, struct cfg *c,
 	if (src == NULL)
 		cfg_error(e, g, "context field: source is missing (one of "
 		    "cookie, header, query, peer)");
-	else if ((idx = cfg_name_index(cfg_source_names, 4, src)) == -1)
+	else if ((idx = cfg_name_index(cfg_source_names, src)) == -1)
 		cfg_error(e, g, "context field source \"%s\": must be one of "
 		    "cookie, header, query, peer", src);
 	else {
@@ -427,6 +505,9 @@ cfg_read_strings(struct cfg_errors *e, const struct cfg_key *k,
 {
 	config_setting_t	*el;
 	const char		*v;
+	char			***list = (char ***)((char *)c + k->k_offset);
+	size_t			*count = (size_t *)((char *)c +
+				    k->k_count_offset);
 	unsigned int		 i, n;
 
 	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
@@ -442,7 +523,7 @@ cfg_read_strings(struct cfg_errors *e, const struct cfg_key *k,
 	}
 	if (n == 0)
 		return;
-	c->c_subprotocols = xcalloc(n, sizeof *c->c_subprotocols);
+	*list = xcalloc(n, sizeof **list);
 	for (i = 0; i < n; i++) {
 		el = config_setting_get_elem(s, i);
 		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
@@ -451,12 +532,12 @@ cfg_read_strings(struct cfg_errors *e, const struct cfg_key *k,
 			continue;
 		}
 		v = config_setting_get_string(el);
-		if (!cfg_is_token(v)) {
-			cfg_error(e, el, "%s.%s: \"%s\" is not a valid "
-			    "subprotocol name", k->k_group, k->k_name, v);
+		if (!k->k_valid(v)) {
+			cfg_error(e, el, "%s.%s: \"%s\" is not a valid %s",
+			    k->k_group, k->k_name, v, k->k_what);
 			continue;
 		}
-		c->c_subprotocols[c->c_nsubprotocols++] = xstrdup(v);
+		(*list)[(*count)++] = xstrdup(v);
 	}
 }
 
@@ -500,8 +581,7 @@ cfg_read_key(struct cfg_errors *e, const struct cfg_key *k,
 			*(double *)p = d;
 		break;
 	case CFG_STRING:
-	case CFG_FRAMING:
-	case CFG_LOG_LEVEL:
+	case CFG_ENUM:
 		if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 			cfg_error(e, s, "%s%s%s: must be a string", group, dot,
 			    name);
@@ -510,20 +590,17 @@ cfg_read_key(struct cfg_errors *e, const struct cfg_key *k,
 		if (k->k_type == CFG_STRING) {
 			free(*(char **)p);
 			*(char **)p = xstrdup(config_setting_get_string(s));
-		} else if (k->k_type == CFG_FRAMING) {
-			idx = cfg_name_index(cfg_framing_names, 2,
-			    config_setting_get_string(s));
-			if (idx == -1)
-				cfg_error(e, s, "%s%s%s: \"%s\" must be "
-				    "length-prefixed or ndjson", group, dot,
-				    name, config_setting_get_string(s));
-			else
-				*(enum framing *)p = (enum framing)idx;
-		} else if (log_level_parse(config_setting_get_string(s),
-		    (enum log_level *)p) == -1)
-			cfg_error(e, s, "%s%s%s: \"%s\" must be error, warning, "
-			    "info or debug", group, dot, name,
-			    config_setting_get_string(s));
+			break;
+		}
+		idx = cfg_name_index(k->k_names, config_setting_get_string(s));
+		if (idx == -1) {
+			char *list = cfg_name_list(k->k_names);
+
+			cfg_error(e, s, "%s%s%s: \"%s\" must be %s", group, dot,
+			    name, config_setting_get_string(s), list);
+			free(list);
+		} else
+			*(int *)p = idx;
 		break;
 	case CFG_STRINGS:
 		cfg_read_strings(e, k, s, c);
@@ -556,6 +633,16 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 	    strlen(c->c_backend_socket) >= 108)
 		cfg_error(e, config_lookup(lc, "backend.socket"),
 		    "backend.socket: the path must be 1 to 107 bytes long");
+	if (c->c_instance[0] == '\0' || strlen(c->c_instance) > 255)
+		cfg_error(e, config_lookup(lc, "instance"),
+		    "instance: must be 1 to 255 bytes long");
+	if (c->c_ping_interval > 0 && c->c_idle_timeout > 0 &&
+	    ceil(c->c_idle_timeout) <= ceil(c->c_ping_interval))
+		cfg_error(e, (s = config_lookup(lc, "limits.idle_timeout")) ?
+		    s : config_lookup(lc, "websocket.ping_interval"),
+		    "limits.idle_timeout: %g must be greater than "
+		    "websocket.ping_interval %g", c->c_idle_timeout,
+		    c->c_ping_interval);
 	if (c->c_reconnect_min > c->c_reconnect_max)
 		cfg_error(e, (s = config_lookup(lc, "backend.reconnect_min")) ?
 		    s : config_lookup(lc, "backend.reconnect_max"),
@@ -589,8 +676,7 @@ cfg_read(config_t *lc, const char *file, int ok, char **errs)
 	for (i = 0; (s = config_setting_get_elem(root, i)) != NULL; i++) {
 		const char *name = config_setting_name(s);
 
-		if (config_setting_is_group(s) && cfg_name_index(cfg_groups,
-		    sizeof cfg_groups / sizeof *cfg_groups, name) != -1) {
+		if (config_setting_is_group(s) && cfg_name_index(cfg_groups, name) != -1) {
 			for (j = 0; (g = config_setting_get_elem(s, j)) !=
 			    NULL; j++) {
 				k = cfg_key_find(name, config_setting_name(g));
@@ -604,8 +690,7 @@ cfg_read(config_t *lc, const char *file, int ok, char **errs)
 		}
 		if ((k = cfg_key_find(NULL, name)) != NULL)
 			cfg_read_key(&e, k, s, c);
-		else if (cfg_name_index(cfg_groups, sizeof cfg_groups /
-		    sizeof *cfg_groups, name) != -1)
+		else if (cfg_name_index(cfg_groups, name) != -1)
 			cfg_error(&e, s, "%s: must be a group { ... }", name);
 		else
 			cfg_error(&e, s, "unknown key %s", name);
@@ -672,6 +757,10 @@ cfg_free(struct cfg *c)
 	for (i = 0; i < c->c_nsubprotocols; i++)
 		free(c->c_subprotocols[i]);
 	free(c->c_subprotocols);
+	for (i = 0; i < c->c_nallowed_origins; i++)
+		free(c->c_allowed_origins[i]);
+	free(c->c_allowed_origins);
+	free(c->c_instance);
 	free(c->c_backend_socket);
 	cfg_free_fields(c);
 	free(c);

@@ -45,6 +45,7 @@ struct front_conn {
 	struct event		*fc_read;
 	struct event		*fc_timer;	/* handshake or linger deadline */
 	char			 fc_peer[INET6_ADDRSTRLEN];
+	int			 fc_counted;	/* in iplimit */
 	char			*fc_buf;
 	size_t			 fc_len;
 	size_t			 fc_drained;	/* while lingering */
@@ -68,6 +69,8 @@ front_conn_free(struct front_conn *c, int close_fd)
 	TAILQ_REMOVE(&front_conns, c, fc_entry);
 	if (c->fc_state == FRONT_READING)
 		front_nreading--;
+	if (c->fc_counted)
+		iplimit_release(c->fc_peer);
 	event_free(c->fc_read);
 	event_free(c->fc_timer);
 	if (close_fd)
@@ -152,6 +155,34 @@ front_lws_head(const struct http_upgrade *up, size_t *len)
 	return (head);
 }
 
+/*
+ * With listen.allowed_origins set, a request that carries an Origin must
+ * carry one of them, byte for byte. One without is not from a browser, and
+ * cross-site hijacking needs a browser.
+ */
+static int
+front_check_origin(const struct http_request *req, const char **cause)
+{
+	const struct http_header	*h;
+	size_t				 i, n;
+
+	if (front_cfg->c_nallowed_origins == 0 ||
+	    (h = http_header_find(req, "Origin", &n)) == NULL)
+		return (0);
+	if (n > 1) {
+		*cause = "duplicated Origin";
+		return (400);
+	}
+	for (i = 0; i < front_cfg->c_nallowed_origins; i++) {
+		if (strlen(front_cfg->c_allowed_origins[i]) == h->h_valuelen &&
+		    memcmp(front_cfg->c_allowed_origins[i], h->h_value,
+		    h->h_valuelen) == 0)
+			return (0);
+	}
+	*cause = "origin not allowed";
+	return (403);
+}
+
 /* A whole head has arrived: answer it, or hand the socket over. */
 static void
 front_head(struct front_conn *c)
@@ -196,6 +227,14 @@ front_head(struct front_conn *c)
 		front_respond(c, status, cause, NULL);
 		return;
 	}
+	if ((status = front_check_origin(&req, &cause)) != 0) {
+		front_respond(c, status, cause, NULL);
+		return;
+	}
+	if (!ws_backend_available()) {
+		front_respond(c, 503, "backend unavailable", NULL);
+		return;
+	}
 
 	w = ws_pick();
 	ws_new_id(w, id);
@@ -210,7 +249,9 @@ front_head(struct front_conn *c)
 	head = front_lws_head(&up, &headlen);
 	log_debug("front: %s: upgrade, session %s", c->fc_peer, id);
 	METRICS_INC(&metrics_front, conns_upgraded);
-	ws_handoff(w, c->fc_fd, head, headlen, ctx, id);
+	/* The session takes over the socket and the count of its address. */
+	ws_handoff(w, c->fc_fd, head, headlen, ctx, id, c->fc_peer);
+	c->fc_counted = 0;
 	front_conn_free(c, 0);
 }
 
@@ -293,6 +334,12 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		front_respond(c, 503, "too many connections", NULL);
 		return;
 	}
+	if (!iplimit_acquire(c->fc_peer, cfg->c_max_connections_per_ip)) {
+		front_respond(c, 503, "too many connections from your address",
+		    NULL);
+		return;
+	}
+	c->fc_counted = 1;
 	tv.tv_sec = (time_t)t;
 	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
 	event_add(c->fc_read, NULL);

@@ -21,8 +21,8 @@
 static int		 log_foreground = 1;
 static enum log_level	 log_level = LOG_LEVEL_INFO;
 
-static const char *const log_level_names[] = {
-	"error", "warning", "info", "debug"
+const char *const log_level_names[] = {
+	"error", "warning", "info", "debug", NULL
 };
 
 void
@@ -58,7 +58,7 @@ log_level_parse(const char *name, enum log_level *level)
 {
 	size_t	 i;
 
-	for (i = 0; i < sizeof log_level_names / sizeof *log_level_names; i++) {
+	for (i = 0; log_level_names[i] != NULL; i++) {
 		if (strcmp(name, log_level_names[i]) == 0) {
 			*level = (enum log_level)i;
 			return (0);

@@ -40,7 +40,8 @@ metrics_log(void)
 		    "%s%s=%" PRIu64, off ? " " : "", #name, m.name);
 	METRICS_FIELDS(METRICS_FMT)
 #undef METRICS_FMT
-	log_info("counters: %s", line);
+	log_info("counters: %s sessions=%zu msgs_queued=%" PRIu64, line,
+	    ws_sessions(), ws_queued_msgs());
 }
 
 /*

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@ static int		 ws_n;
 static unsigned int	 ws_next;	/* front thread only */
 static size_t		 ws_live;	/* atomic: sessions in all workers */
 static struct metrics	 ws_retired;	/* counters of stopped workers */
+static int64_t		 ws_started_ms;	/* the epoch in hello frames */
 
 static pthread_mutex_t	 ws_start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 ws_start_cond = PTHREAD_COND_INITIALIZER;
@@ -47,6 +49,68 @@ int
 ws_nworkers(void)
 {
 	return (ws_n);
+}
+
+/* When this process started serving: it changes with every restart. */
+int64_t
+ws_epoch(void)
+{
+	return (ws_started_ms);
+}
+
+/* Client messages waiting in every worker's backend queue. */
+uint64_t
+ws_queued_msgs(void)
+{
+	uint64_t	 n = 0;
+	int		 i;
+
+	for (i = 0; i < ws_n; i++)
+		n += backend_queued_msgs(&ws_workers[i]);
+	return (n);
+}
+
+static int
+ws_backend_lost(struct worker *w, int64_t now)
+{
+	int64_t	 since = __atomic_load_n(&w->w_backend.bl_down_since,
+		    __ATOMIC_RELAXED);
+	double	 t = w->w_cfg->c_down_timeout;
+
+	return (t > 0 && since != 0 && now - since >= (int64_t)(t * 1000));
+}
+
+/*
+ * Is any worker's backend link up, or down for less than
+ * backend.down_timeout? Front thread.
+ */
+int
+ws_backend_available(void)
+{
+	int64_t	 now = ctx_now_ms();
+	int	 i;
+
+	for (i = 0; i < ws_n; i++) {
+		if (!ws_backend_lost(&ws_workers[i], now))
+			return (1);
+	}
+	return (0);
+}
+
+/* Stop (or start again) reading from every client of w. */
+void
+ws_pause(struct worker *w, int pause)
+{
+	struct session	*s;
+	size_t		 i;
+
+	w->w_paused = pause;
+	log_debug("worker %d: %s reading from clients", w->w_index,
+	    pause ? "backend queue full, stop" : "backend queue drained, resume");
+	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
+		for (s = w->w_sessions.sm_buckets[i]; s != NULL; s = s->s_hnext)
+			lws_rx_flow_control(s->s_wsi, !pause);
+	}
 }
 
 size_t
@@ -132,13 +196,14 @@ ws_post(struct worker *w, struct inbox_item *it)
  */
 void
 ws_handoff(struct worker *w, int fd, char *head, size_t headlen, json_t *ctx,
-    const char *id)
+    const char *id, const char *peer)
 {
 	struct session		*s;
 	struct inbox_item	*it;
 
 	s = xcalloc(1, sizeof *s);
 	memcpy(s->s_id, id, WSG_ID_LEN + 1);
+	snprintf(s->s_peer, sizeof s->s_peer, "%s", peer);
 	s->s_ctx = ctx;
 	s->s_worker = w;
 	s->s_state = SESS_ADOPTING;
@@ -182,6 +247,7 @@ ws_session_free(struct session *s)
 	buf_free(&s->s_rx);
 	json_decref(s->s_ctx);
 	free(s->s_head);
+	iplimit_release(s->s_peer);
 	free(s);
 	__atomic_fetch_sub(&w->w_nsessions, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&ws_live, 1, __ATOMIC_RELAXED);
@@ -204,14 +270,19 @@ ws_session_close(struct session *s, int code, const char *reason, int flush)
 	lws_callback_on_writable(s->s_wsi);
 }
 
+json_t *
+ws_open_event(struct session *s)
+{
+	return (json_pack("{s:s, s:s, s:O}", "type", "open", "socketId",
+	    s->s_id, "context", s->s_ctx));
+}
+
 static void
 ws_emit_open(struct session *s)
 {
-	json_t	*ev;
+	json_t	*ev = ws_open_event(s);
 
-	ev = json_pack("{s:s, s:s, s:O}", "type", "open", "socketId", s->s_id,
-	    "context", s->s_ctx);
-	backend_emit(s->s_worker, ev);
+	backend_emit(s->s_worker, BACKEND_EV_OPEN, ev);
 	json_decref(ev);
 }
 
@@ -223,7 +294,7 @@ ws_emit_close(struct session *s)
 	ev = json_pack("{s:s, s:s, s:i, s:s, s:O}", "type", "close",
 	    "socketId", s->s_id, "code", s->s_close_code, "reason",
 	    s->s_close_reason, "context", s->s_ctx);
-	backend_emit(s->s_worker, ev);
+	backend_emit(s->s_worker, BACKEND_EV_CLOSE, ev);
 	json_decref(ev);
 }
 
@@ -252,8 +323,7 @@ ws_emit_message(struct session *s)
 	}
 	if (ev == NULL)
 		fatalx("%s: json_pack failed", __func__);
-	if (backend_emit(w, ev) == 0)
-		METRICS_INC(&w->w_metrics, msgs_to_backend);
+	backend_emit(w, BACKEND_EV_MESSAGE, ev);
 	json_decref(ev);
 	free(b64);
 }
@@ -361,6 +431,18 @@ ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
 		    "send to unknown socket %.*s", WSG_ID_LEN, id);
 		free(o);
+		return;
+	}
+	if (o->o_len > w->w_cfg->c_max_send_queue_bytes - s->s_outq_bytes) {
+		/* The client does not read: a slow consumer. */
+		METRICS_INC(&w->w_metrics, msgs_dropped_slow_client);
+		free(o);
+		if (w->w_cfg->c_send_queue_policy == SENDQ_CLOSE) {
+			log_info("session %s: send queue over %zu bytes, "
+			    "closing", s->s_id, w->w_cfg->c_max_send_queue_bytes);
+			ws_session_close(s, WSG_CLOSE_POLICY, "send queue full",
+			    0);
+		}
 		return;
 	}
 	TAILQ_INSERT_TAIL(&s->s_outq, o, o_entry);
@@ -558,6 +640,8 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return (-1);
 		s->s_state = SESS_OPEN;
 		sessmap_insert(&w->w_sessions, s);
+		if (w->w_paused)
+			lws_rx_flow_control(wsi, 0);
 		METRICS_INC(&w->w_metrics, sockets_opened);
 		log_debug("session %s: open", s->s_id);
 		ws_emit_open(s);
@@ -646,6 +730,19 @@ ws_create_context(struct worker *w)
 	info.max_http_header_data = WS_LWS_HEADER_DATA;
 	info.protocols = w->w_protocols;
 	info.vhost_name = "wsgated";
+	/*
+	 * lws pings a client ping_interval seconds after its last pong (or
+	 * the upgrade) and drops it idle_timeout seconds after, in whole
+	 * seconds. Without pings there is nothing to time out on.
+	 */
+	if (w->w_cfg->c_ping_interval > 0) {
+		w->w_retry.secs_since_valid_ping =
+		    (uint16_t)ceil(w->w_cfg->c_ping_interval);
+		w->w_retry.secs_since_valid_hangup =
+		    w->w_cfg->c_idle_timeout > 0 ?
+		    (uint16_t)ceil(w->w_cfg->c_idle_timeout) : UINT16_MAX;
+	}
+	info.retry_and_idle_policy = &w->w_retry;
 	if ((w->w_lws = lws_create_context(&info)) == NULL) {
 		log_warnx("worker %d: cannot create a libwebsockets context "
 		    "(is the package libwebsockets-evlib-ev installed?)",
@@ -670,7 +767,23 @@ static void
 ws_tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct worker	*w = lws_container_of(sul, struct worker, w_tick);
+	struct session	*s;
+	size_t		 i;
 
+	/* backend.down_action "close": the backend is gone for too long. */
+	if (w->w_cfg->c_down_action == DOWN_CLOSE &&
+	    !w->w_backend.bl_closed_all && ws_backend_lost(w, ctx_now_ms())) {
+		w->w_backend.bl_closed_all = 1;
+		log_warnx("worker %d: backend down for %g s, closing %zu "
+		    "sockets with 1013", w->w_index, w->w_cfg->c_down_timeout,
+		    w->w_sessions.sm_count);
+		for (i = 0; i <= w->w_sessions.sm_mask; i++) {
+			for (s = w->w_sessions.sm_buckets[i]; s != NULL;
+			    s = s->s_hnext)
+				ws_session_close(s, WSG_CLOSE_TRY_AGAIN,
+				    "backend unavailable", 0);
+		}
+	}
 	lws_sul_schedule(w->w_lws, 0, &w->w_tick, ws_tick_cb, WS_TICK_US);
 }
 
@@ -733,6 +846,7 @@ ws_start(const struct cfg *cfg, char **cause)
 		backend_init(w);
 	}
 	ws_n = n;
+	ws_started_ms = ctx_now_ms();
 	for (i = 0; i < n; i++) {
 		if (pthread_create(&ws_workers[i].w_thread, NULL, ws_thread,
 		    &ws_workers[i]) != 0)

@@ -6,6 +6,7 @@
 #ifndef WS_H
 #define WS_H
 
+#include <netinet/in.h>
 #include <pthread.h>
 
 #include <libwebsockets.h>
@@ -30,6 +31,7 @@ enum sess_state {
 
 struct session {
 	char			 s_id[WSG_ID_LEN + 1];
+	char			 s_peer[INET6_ADDRSTRLEN];
 	json_t			*s_ctx;
 	struct worker		*s_worker;
 	struct lws		*s_wsi;
@@ -53,6 +55,7 @@ struct session {
 	char			 s_close_reason[WSG_CLOSE_REASON_MAX + 1];
 	int			 s_close_flush;	/* write s_outq first */
 	int			 s_peer_closed;
+	int			 s_open_queued;	/* backend_hello only */
 };
 
 /* Work for a worker from another thread (w_lock). */
@@ -90,6 +93,20 @@ enum backend_err {
 	BACKEND_ERR_MAX
 };
 
+/* Kinds of events, so that the queue knows what it holds. */
+enum backend_ev {
+	BACKEND_EV_HELLO,
+	BACKEND_EV_OPEN,
+	BACKEND_EV_MESSAGE,
+	BACKEND_EV_CLOSE
+};
+
+struct backend_rec {
+	size_t			 r_len;
+	enum backend_ev		 r_kind;
+	char			 r_id[WSG_ID_LEN];	/* opens */
+};
+
 /* A worker's connection to the backend. */
 struct backend_link {
 	struct worker		*bl_worker;
@@ -99,10 +116,14 @@ struct backend_link {
 	double			 bl_delay;	/* next retry, seconds */
 	int			 bl_logged_down;
 
-	/* Encoded frames not yet written, and each one's length. */
+	/* Encoded frames not yet written whole, and a record of each. */
 	struct buf		 bl_out;
-	struct buf		 bl_lens;	/* size_t per frame */
-	size_t			 bl_written;	/* of the first frame */
+	struct buf		 bl_recs;	/* struct backend_rec */
+	size_t			 bl_sent;	/* bytes of bl_out written */
+	uint64_t		 bl_queued_msgs;	/* atomic reads */
+	int			 bl_paused;	/* clients not read */
+	int64_t			 bl_down_since;	/* atomic; 0 when up */
+	int			 bl_closed_all;	/* down_action done */
 
 	struct frame_dec	 bl_dec;
 	struct ratelog		 bl_rl[BACKEND_ERR_MAX];
@@ -115,6 +136,7 @@ struct worker {
 	struct lws_context	*w_lws;
 	struct lws_vhost	*w_vhost;
 	struct lws_protocols	*w_protocols;
+	lws_retry_bo_t		 w_retry;	/* pings and idle timeout */
 	void			*w_loop;	/* struct ev_loop * */
 
 	pthread_mutex_t		 w_lock;
@@ -126,6 +148,7 @@ struct worker {
 	struct backend_link	 w_backend;
 	struct metrics		 w_metrics;	/* atomic adds, read by others */
 
+	int			 w_paused;	/* backend queue full */
 	int			 w_stopping;
 	int			 w_destroying;
 	int64_t			 w_stop_deadline;
@@ -141,12 +164,16 @@ void		 ws_deliver(struct worker *, const char *, size_t,
 void		 ws_close_by_id(struct worker *, const char *, size_t, int,
 		     const char *);
 struct outmsg	*ws_outmsg_new(const void *, size_t, int);
+json_t		*ws_open_event(struct session *);
+void		 ws_pause(struct worker *, int);
+int64_t		 ws_epoch(void);
 
 /* backend.c */
 void		 backend_init(struct worker *);
 void		 backend_free(struct worker *);
 void		 backend_start(struct worker *);
-int		 backend_emit(struct worker *, json_t *);
+int		 backend_emit(struct worker *, enum backend_ev, json_t *);
+uint64_t	 backend_queued_msgs(struct worker *);
 int		 backend_idle(struct worker *);
 void		 backend_error(struct worker *, enum backend_err, const char *,
 		     ...) __attribute__((format(printf, 3, 4)));

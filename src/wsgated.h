@@ -30,6 +30,7 @@
 #define WSG_MAX_FIELDS		64	/* context.fields */
 #define WSG_FIELD_NAME_MAX	64	/* context.fields[].name */
 #define WSG_MAX_SUBPROTOCOLS	16	/* listen.subprotocols */
+#define WSG_MAX_ORIGINS		64	/* listen.allowed_origins */
 #define WSG_CLOSE_REASON_MAX	123	/* RFC 6455 5.5: 125 - 2 code bytes */
 
 /* Close codes wsgated itself uses (RFC 6455 section 7.4.1). */
@@ -38,7 +39,9 @@
 #define WSG_CLOSE_NO_STATUS	1005
 #define WSG_CLOSE_ABNORMAL	1006
 #define WSG_CLOSE_BAD_DATA	1007
+#define WSG_CLOSE_POLICY	1008
 #define WSG_CLOSE_TOO_BIG	1009
+#define WSG_CLOSE_TRY_AGAIN	1013
 
 /* buf.c */
 struct buf {
@@ -83,6 +86,7 @@ enum log_level {
 	LOG_LEVEL_INFO,
 	LOG_LEVEL_DEBUG
 };
+extern const char *const log_level_names[];
 void		 log_init(int, enum log_level);
 void		 log_setlevel(enum log_level);
 enum log_level	 log_getlevel(void);
@@ -111,6 +115,16 @@ enum framing {
 	FRAMING_NDJSON
 };
 
+enum down_action {
+	DOWN_KEEP,		/* backend.down_action "keep" */
+	DOWN_CLOSE		/* "close": 1013 to every client */
+};
+
+enum send_queue_policy {
+	SENDQ_CLOSE,		/* limits.send_queue_policy "close": 1008 */
+	SENDQ_DROP		/* "drop": drop the new message */
+};
+
 enum ctx_source {
 	CTX_SOURCE_COOKIE,
 	CTX_SOURCE_HEADER,
@@ -131,12 +145,15 @@ struct cfg {
 
 	int		 c_workers;
 	double		 c_shutdown_timeout;
+	char		*c_instance;
 
 	char		*c_listen_address;
 	int		 c_listen_port;
 	char		*c_listen_path;
 	char		**c_subprotocols;
 	size_t		 c_nsubprotocols;
+	char		**c_allowed_origins;
+	size_t		 c_nallowed_origins;
 
 	char		*c_backend_socket;
 	enum framing	 c_backend_framing;
@@ -144,6 +161,8 @@ struct cfg {
 	double		 c_reconnect_max;
 	size_t		 c_max_frame_bytes;
 	size_t		 c_queue_bytes;
+	double		 c_down_timeout;
+	enum down_action c_down_action;
 
 	struct ctx_field *c_fields;
 	size_t		 c_nfields;
@@ -153,6 +172,12 @@ struct cfg {
 	double		 c_handshake_timeout;
 	size_t		 c_max_message_bytes;
 	size_t		 c_max_connections;
+	size_t		 c_max_connections_per_ip;
+	size_t		 c_max_send_queue_bytes;
+	enum send_queue_policy c_send_queue_policy;
+	double		 c_idle_timeout;
+
+	double		 c_ping_interval;
 
 	enum log_level	 c_log_level;
 };
@@ -211,6 +236,10 @@ ssize_t		 b64_decode(const char *, size_t, void *);
 /* utf8.c */
 int		 utf8_valid(const void *, size_t);
 
+/* iplimit.c */
+int		 iplimit_acquire(const char *, size_t);
+void		 iplimit_release(const char *);
+
 /* ctx.c */
 void		 ctx_new_id(char [WSG_ID_LEN + 1]);
 int64_t		 ctx_now_ms(void);
@@ -248,16 +277,16 @@ enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
 	X(sockets_closed)						\
 	X(msgs_in)			/* client messages received */	\
 	X(msgs_in_bytes)						\
-	X(msgs_to_backend)		/* queued for the backend */	\
+	X(msgs_delivered)		/* written whole to the backend */ \
 	X(msgs_dropped_queue_full)					\
 	X(msgs_dropped_too_big)						\
 	X(msgs_dropped_bad_utf8)					\
+	X(msgs_dropped_slow_client)	/* backend sends not delivered */ \
 	X(msgs_out)			/* backend sends delivered */	\
 	X(msgs_out_bytes)						\
 	X(backend_connects)						\
 	X(backend_disconnects)						\
 	X(backend_frames_in)						\
-	X(backend_frames_lost)		/* partly written at a drop */	\
 	X(backend_err_invalid_json)					\
 	X(backend_err_not_object)					\
 	X(backend_err_bad_field)					\
@@ -307,9 +336,11 @@ int		 ws_nworkers(void);
 struct worker	*ws_pick(void);
 void		 ws_new_id(struct worker *, char [WSG_ID_LEN + 1]);
 void		 ws_handoff(struct worker *, int, char *, size_t, json_t *,
-		     const char *);
+		     const char *, const char *);
 void		 ws_sum_metrics(struct metrics *);
 size_t		 ws_sessions(void);
+uint64_t	 ws_queued_msgs(void);
+int		 ws_backend_available(void);
 
 /* front.c */
 int		 front_listen(const struct cfg *, char **);

@@ -485,6 +485,7 @@ class Backend:
         self.cond = threading.Condition()
         self.frames = []
         self.errors = []
+        self.hellos = []                # hello frames, one per connection
         self.conns = []            # every connection ever accepted
         self.by_socket = {}        # socketId -> BackendConn that carried it
         self._thread = None
@@ -622,6 +623,11 @@ class Backend:
             return
         obj["_conn"] = conn.index
         with self.cond:
+            if obj.get("type") == "hello":
+                # Kept apart: every (re)connection starts with one.
+                self.hellos.append(obj)
+                self.cond.notify_all()
+                return
             self.frames.append(obj)
             sid = obj.get("socketId")
             if isinstance(sid, str):

@@ -511,6 +511,68 @@ START_TEST(err_subprotocol_not_a_token)
 }
 END_TEST
 
+START_TEST(robustness_keys_defaults_and_values)
+{
+	struct cfg	*c = unit_cfg("");
+
+	ck_assert_uint_eq(c->c_nallowed_origins, 0);
+	ck_assert(c->c_down_timeout == 30);
+	ck_assert_int_eq(c->c_down_action, DOWN_KEEP);
+	ck_assert_uint_eq(c->c_max_connections_per_ip, 1000);
+	ck_assert_uint_eq(c->c_max_send_queue_bytes, 1048576);
+	ck_assert_int_eq(c->c_send_queue_policy, SENDQ_CLOSE);
+	ck_assert(c->c_idle_timeout == 60);
+	ck_assert(c->c_ping_interval == 30);
+	ck_assert(c->c_instance != NULL && c->c_instance[0] != '\0');
+	cfg_free(c);
+
+	c = unit_cfg("instance = \"gw-7\";\n"
+	    "listen = { allowed_origins = [ \"https://a.example\", "
+	    "\"http://localhost:8080\" ]; };\n"
+	    "backend = { down_timeout = 0.5; down_action = \"close\"; };\n"
+	    "limits = { max_connections_per_ip = 2; max_send_queue_bytes = 4096;"
+	    " send_queue_policy = \"drop\"; idle_timeout = 2; };\n"
+	    "websocket = { ping_interval = 1; };\n");
+	ck_assert_str_eq(c->c_instance, "gw-7");
+	ck_assert_uint_eq(c->c_nallowed_origins, 2);
+	ck_assert_str_eq(c->c_allowed_origins[1], "http://localhost:8080");
+	ck_assert(c->c_down_timeout == 0.5);
+	ck_assert_int_eq(c->c_down_action, DOWN_CLOSE);
+	ck_assert_uint_eq(c->c_max_connections_per_ip, 2);
+	ck_assert_uint_eq(c->c_max_send_queue_bytes, 4096);
+	ck_assert_int_eq(c->c_send_queue_policy, SENDQ_DROP);
+	cfg_free(c);
+}
+END_TEST
+
+START_TEST(err_robustness_keys)
+{
+	ERRORS("listen = {\n  allowed_origins = [ \"https://A.example\" ];\n};\n",
+	    "t.conf:2: listen.allowed_origins: \"https://A.example\" is not a "
+	    "valid origin\n");
+	ERRORS("listen = {\n  allowed_origins = [ \"https://a.example/app\" ];\n"
+	    "};\n", "t.conf:2: listen.allowed_origins: "
+	    "\"https://a.example/app\" is not a valid origin\n");
+	ERRORS("listen = {\n  allowed_origins = [ \"a.example\" ];\n};\n",
+	    "t.conf:2: listen.allowed_origins: \"a.example\" is not a valid "
+	    "origin\n");
+	ERRORS("backend = {\n  down_action = \"retry\";\n};\n",
+	    "t.conf:2: backend.down_action: \"retry\" must be keep or close\n");
+	ERRORS("limits = {\n  send_queue_policy = \"block\";\n};\n",
+	    "t.conf:2: limits.send_queue_policy: \"block\" must be close or "
+	    "drop\n");
+	ERRORS("limits = {\n  idle_timeout = 10;\n};\n"
+	    "websocket = {\n  ping_interval = 10;\n};\n",
+	    "t.conf:2: limits.idle_timeout: 10 must be greater than "
+	    "websocket.ping_interval 10\n");
+	ERRORS("limits = {\n  max_send_queue_bytes = 100;\n};\n",
+	    "t.conf:2: limits.max_send_queue_bytes: 100 is out of range "
+	    "1024..1073741824\n");
+	ERRORS("instance = \"\";\n", "t.conf:1: instance: must be 1 to 255 "
+	    "bytes long\n");
+}
+END_TEST
+
 START_TEST(err_path_without_leading_slash)
 {
 	ERRORS("listen = {\n  port = 80;\n  path = \"ws\";\n};\n",
@@ -714,6 +776,8 @@ cfg_suite(void)
 	tcase_add_test(tc, err_max_length_0);
 	tcase_add_test(tc, err_subprotocol_not_a_token);
 	tcase_add_test(tc, err_path_without_leading_slash);
+	tcase_add_test(tc, robustness_keys_defaults_and_values);
+	tcase_add_test(tc, err_robustness_keys);
 	tcase_add_test(tc, err_empty_address_and_long_socket);
 	tcase_add_test(tc, err_reconnect_min_greater_than_max);
 	tcase_add_test(tc, err_reconnect_max_below_default_min_has_line);
