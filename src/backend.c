@@ -36,10 +36,13 @@ backend_init(struct worker *w)
 	bl->bl_worker = w;
 	bl->bl_state = BACKEND_DOWN;
 	bl->bl_delay = w->w_cfg->c_reconnect_min;
+	/* A reload does not change these: they need a restart. */
+	bl->bl_framing = w->w_cfg->c_backend_framing;
+	bl->bl_path = xstrdup(w->w_cfg->c_backend_socket);
 	buf_init(&bl->bl_out);
 	buf_init(&bl->bl_recs);
 	bl->bl_down_since = ctx_now_ms();
-	frame_dec_init(&bl->bl_dec, w->w_cfg->c_backend_framing,
+	frame_dec_init(&bl->bl_dec, bl->bl_framing,
 	    w->w_cfg->c_max_frame_bytes);
 }
 
@@ -51,6 +54,7 @@ backend_free(struct worker *w)
 	buf_free(&bl->bl_out);
 	buf_free(&bl->bl_recs);
 	frame_dec_free(&bl->bl_dec);
+	free(bl->bl_path);
 }
 
 /* Try to connect now. */
@@ -120,7 +124,7 @@ backend_retry_cb(lws_sorted_usec_list_t *sul)
 	struct backend_link	*bl = lws_container_of(sul, struct backend_link,
 				    bl_retry);
 	struct worker		*w = bl->bl_worker;
-	const char		*path = w->w_cfg->c_backend_socket;
+	const char		*path = bl->bl_path;
 	struct sockaddr_un	 sun;
 	lws_sock_file_fd_type	 fd;
 
@@ -149,7 +153,7 @@ backend_retry_cb(lws_sorted_usec_list_t *sul)
 	}
 	/* lws owns the fd from here, and closes it if adoption fails. */
 	if (lws_adopt_descriptor_vhost(w->w_vhost, LWS_ADOPT_SOCKET, fd,
-	    w->w_protocols[w->w_cfg->c_nsubprotocols + 1].name, NULL) == NULL) {
+	    WS_BACKEND_PROTOCOL, NULL) == NULL) {
 		log_warnx("worker %d: backend: libwebsockets refused the "
 		    "socket", w->w_index);
 		backend_schedule_retry(w);
@@ -196,7 +200,7 @@ backend_emit(struct worker *w, enum backend_ev kind, json_t *ev)
 			METRICS_INC(&w->w_metrics, msgs_dropped_queue_full);
 		return (-1);
 	}
-	backend_queue(bl, kind, ev, w->w_cfg->c_backend_framing);
+	backend_queue(bl, kind, ev, bl->bl_framing);
 	if (buf_used(&bl->bl_out) > limit && !bl->bl_paused) {
 		bl->bl_paused = 1;
 		ws_pause(w, 1);
@@ -244,7 +248,7 @@ backend_hello(struct worker *w)
 	    "instance", w->w_cfg->c_instance, "epoch", (json_int_t)ws_epoch(),
 	    "worker", w->w_index, "workers", ws_nworkers(), "sockets",
 	    (json_int_t)n);
-	backend_queue(&pre, BACKEND_EV_HELLO, ev, w->w_cfg->c_backend_framing);
+	backend_queue(&pre, BACKEND_EV_HELLO, ev, bl->bl_framing);
 	json_decref(ev);
 	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
 		for (s = w->w_sessions.sm_buckets[i]; s != NULL;
@@ -253,7 +257,7 @@ backend_hello(struct worker *w)
 				continue;
 			ev = ws_open_event(s);
 			backend_queue(&pre, BACKEND_EV_OPEN, ev,
-			    w->w_cfg->c_backend_framing);
+			    bl->bl_framing);
 			json_decref(ev);
 		}
 	}
@@ -350,7 +354,7 @@ backend_down(struct worker *w)
 	bl->bl_sent = 0;
 	__atomic_store_n(&bl->bl_down_since, ctx_now_ms(), __ATOMIC_RELAXED);
 	frame_dec_free(&bl->bl_dec);
-	frame_dec_init(&bl->bl_dec, w->w_cfg->c_backend_framing,
+	frame_dec_init(&bl->bl_dec, bl->bl_framing,
 	    w->w_cfg->c_max_frame_bytes);
 	bl->bl_state = BACKEND_DOWN;
 	bl->bl_wsi = NULL;

@@ -669,6 +669,7 @@ cfg_read(config_t *lc, const char *file, int ok, char **errs)
 	}
 
 	c = xcalloc(1, sizeof *c);
+	c->c_refs = 1;
 	c->c_file = xstrdup(file);
 	cfg_set_defaults(c);
 
@@ -744,12 +745,58 @@ cfg_parse(const char *text, const char *file, char **errs)
 	return (c);
 }
 
+/*
+ * A configuration is shared, read-only, by the threads that use it: each
+ * holds a reference, and the last cfg_free() frees it.
+ */
+struct cfg *
+cfg_ref(struct cfg *c)
+{
+	__atomic_fetch_add(&c->c_refs, 1, __ATOMIC_RELAXED);
+	return (c);
+}
+
+/*
+ * The keys that differ between two configurations but only take effect
+ * at a restart, as "a, b" (the caller frees), or NULL if there are none.
+ */
+char *
+cfg_restart_keys(const struct cfg *old, const struct cfg *new)
+{
+	char	*out = NULL, *next;
+	size_t	 i;
+	int	 subs = old->c_nsubprotocols != new->c_nsubprotocols;
+
+	for (i = 0; !subs && i < old->c_nsubprotocols; i++)
+		subs = strcmp(old->c_subprotocols[i], new->c_subprotocols[i]);
+#define CFG_CHANGED(cond, name) do {					\
+	if (cond) {							\
+		xasprintf(&next, "%s%s%s", out ? out : "", out ? ", " : "", \
+		    name);						\
+		free(out);						\
+		out = next;						\
+	}								\
+} while (0)
+	CFG_CHANGED(old->c_workers != new->c_workers, "workers");
+	CFG_CHANGED(strcmp(old->c_listen_address, new->c_listen_address),
+	    "listen.address");
+	CFG_CHANGED(old->c_listen_port != new->c_listen_port, "listen.port");
+	CFG_CHANGED(subs, "listen.subprotocols");
+	CFG_CHANGED(strcmp(old->c_backend_socket, new->c_backend_socket),
+	    "backend.socket");
+	CFG_CHANGED(old->c_backend_framing != new->c_backend_framing,
+	    "backend.framing");
+#undef CFG_CHANGED
+	return (out);
+}
+
 void
 cfg_free(struct cfg *c)
 {
 	size_t	 i;
 
-	if (c == NULL)
+	if (c == NULL || __atomic_sub_fetch(&c->c_refs, 1,
+	    __ATOMIC_ACQ_REL) > 0)
 		return;
 	free(c->c_file);
 	free(c->c_listen_address);

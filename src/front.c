@@ -48,11 +48,12 @@ struct front_conn {
 	int			 fc_counted;	/* in iplimit */
 	char			*fc_buf;
 	size_t			 fc_len;
+	size_t			 fc_max;	/* fc_buf's size */
 	size_t			 fc_drained;	/* while lingering */
 };
 TAILQ_HEAD(front_conns, front_conn);
 
-static const struct cfg		*front_cfg;
+static struct cfg		*front_cfg;	/* a reference */
 static struct event_base	*front_base;
 static int			 front_fds[FRONT_MAX_LISTENERS];
 static int			 front_nfds;
@@ -259,7 +260,7 @@ static void
 front_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct front_conn	*c = arg;
-	size_t			 max = front_cfg->c_max_head_bytes;
+	size_t			 max = c->fc_max;
 	ssize_t			 n, end;
 
 	if (what & EV_TIMEOUT) {
@@ -321,7 +322,8 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->fc_fd = fd;
 	c->fc_state = FRONT_READING;
 	front_peer_name(sa, c->fc_peer, sizeof c->fc_peer);
-	c->fc_buf = xmalloc(cfg->c_max_head_bytes);
+	c->fc_max = cfg->c_max_head_bytes;
+	c->fc_buf = xmalloc(c->fc_max);
 	c->fc_read = event_new(front_base, fd, EV_READ | EV_PERSIST,
 	    front_read_cb, c);
 	c->fc_timer = evtimer_new(front_base, front_read_cb, c);
@@ -413,14 +415,14 @@ front_bind_one(const struct addrinfo *ai, char **cause)
 
 /* Bind every listening socket. Return -1 with *cause on failure. */
 int
-front_listen(const struct cfg *cfg, char **cause)
+front_listen(struct cfg *cfg, char **cause)
 {
 	struct addrinfo	 hints, *res, *ai;
 	const char	*host = cfg->c_listen_address;
 	char		 port[16];
 	int		 error;
 
-	front_cfg = cfg;
+	front_cfg = cfg_ref(cfg);
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -485,4 +487,20 @@ front_stop(void)
 	front_resume = NULL;
 	free(front_headers);
 	front_headers = NULL;
+	cfg_free(front_cfg);
+	front_cfg = NULL;
+}
+
+/*
+ * Use cfg for the connections accepted from now on; those reading their
+ * head keep the size of buffer they were given.
+ */
+void
+front_set_cfg(struct cfg *cfg)
+{
+	cfg_ref(cfg);
+	cfg_free(front_cfg);
+	front_cfg = cfg;
+	free(front_headers);
+	front_headers = xcalloc(cfg->c_max_headers, sizeof *front_headers);
 }

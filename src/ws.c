@@ -24,8 +24,6 @@
 #include "ws.h"
 
 #define WS_PROTOCOL		"wsgate"
-/* Not a token, so no client can ask for it as a subprotocol. */
-#define WS_BACKEND_PROTOCOL	"wsgate backend"
 /* The head libwebsockets parses is one wsgated wrote; this is plenty. */
 #define WS_LWS_HEADER_DATA	1024
 #define WS_STOP_POLL_US		(20 * LWS_US_PER_MS)
@@ -37,6 +35,7 @@ static unsigned int	 ws_next;	/* front thread only */
 static size_t		 ws_live;	/* atomic: sessions in all workers */
 static struct metrics	 ws_retired;	/* counters of stopped workers */
 static int64_t		 ws_started_ms;	/* the epoch in hello frames */
+static struct cfg	*ws_start_cfg;	/* names the lws protocols */
 
 static pthread_mutex_t	 ws_start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 ws_start_cond = PTHREAD_COND_INITIALIZER;
@@ -246,6 +245,7 @@ ws_session_free(struct session *s)
 	}
 	buf_free(&s->s_rx);
 	json_decref(s->s_ctx);
+	cfg_free(s->s_cfg);
 	free(s->s_head);
 	iplimit_release(s->s_peer);
 	free(s);
@@ -333,7 +333,7 @@ static void
 ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 {
 	struct worker	*w = s->s_worker;
-	size_t		 max = w->w_cfg->c_max_message_bytes;
+	size_t		 max = s->s_cfg->c_max_message_bytes;
 
 	if (s->s_state != SESS_OPEN)
 		return;
@@ -433,13 +433,13 @@ ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 		free(o);
 		return;
 	}
-	if (o->o_len > w->w_cfg->c_max_send_queue_bytes - s->s_outq_bytes) {
+	if (o->o_len > s->s_cfg->c_max_send_queue_bytes - s->s_outq_bytes) {
 		/* The client does not read: a slow consumer. */
 		METRICS_INC(&w->w_metrics, msgs_dropped_slow_client);
 		free(o);
-		if (w->w_cfg->c_send_queue_policy == SENDQ_CLOSE) {
+		if (s->s_cfg->c_send_queue_policy == SENDQ_CLOSE) {
 			log_info("session %s: send queue over %zu bytes, "
-			    "closing", s->s_id, w->w_cfg->c_max_send_queue_bytes);
+			    "closing", s->s_id, s->s_cfg->c_max_send_queue_bytes);
 			ws_session_close(s, WSG_CLOSE_POLICY, "send queue full",
 			    0);
 		}
@@ -536,6 +536,7 @@ ws_adopt(struct worker *w, struct session *s)
 	 * inside this call and before lws parses the head; from then on
 	 * WSI_DESTROY frees it. lws owns the fd whatever happens.
 	 */
+	s->s_cfg = cfg_ref(w->w_cfg);
 	w->w_adopting = s;
 	wsi = lws_adopt_socket_vhost_readbuf(w->w_vhost, s->s_fd, head,
 	    s->s_headlen);
@@ -584,6 +585,71 @@ ws_begin_stop(struct worker *w, int timeout_ms)
 	lws_sul_schedule(w->w_lws, 0, &w->w_stop_timer, ws_stop_check_cb, 1);
 }
 
+/*
+ * lws pings a client ping_interval seconds after its last pong (or the
+ * upgrade) and drops it idle_timeout seconds after, in whole seconds.
+ * Without pings there is nothing to time out on. A change reaches each
+ * connection when its next ping is scheduled.
+ */
+static void
+ws_set_idle_policy(struct worker *w)
+{
+	const struct cfg	*cfg = w->w_cfg;
+
+	memset(&w->w_retry, 0, sizeof w->w_retry);
+	if (cfg->c_ping_interval > 0) {
+		w->w_retry.secs_since_valid_ping =
+		    (uint16_t)ceil(cfg->c_ping_interval);
+		w->w_retry.secs_since_valid_hangup = cfg->c_idle_timeout > 0 ?
+		    (uint16_t)ceil(cfg->c_idle_timeout) : UINT16_MAX;
+	}
+}
+
+/* A reloaded configuration: new sessions take its limits. */
+static void
+ws_apply_cfg(struct worker *w, struct cfg *cfg)
+{
+	cfg_free(w->w_cfg);
+	w->w_cfg = cfg;
+	ws_set_idle_policy(w);
+	w->w_backend.bl_dec.fd_max = cfg->c_max_frame_bytes;
+}
+
+/* Give every worker a reloaded configuration. */
+void
+ws_set_cfg(struct cfg *cfg)
+{
+	struct inbox_item	*it;
+	int			 i;
+
+	for (i = 0; i < ws_n; i++) {
+		it = xcalloc(1, sizeof *it);
+		it->i_kind = INBOX_CFG;
+		it->i_cfg = cfg_ref(cfg);
+		ws_post(&ws_workers[i], it);
+	}
+}
+
+/* Drop what other threads posted too late to be served. */
+static void
+ws_discard_inbox(struct worker *w)
+{
+	struct inbox_item	*it;
+
+	pthread_mutex_lock(&w->w_lock);
+	while ((it = TAILQ_FIRST(&w->w_inbox)) != NULL) {
+		TAILQ_REMOVE(&w->w_inbox, it, i_entry);
+		if (it->i_kind == INBOX_ADOPT) {
+			close(it->i_session->s_fd);
+			ws_session_free(it->i_session);
+		}
+		free(it->i_msg);
+		cfg_free(it->i_cfg);
+		free(it);
+	}
+	pthread_mutex_unlock(&w->w_lock);
+}
+
 static void
 ws_drain_inbox(struct worker *w)
 {
@@ -606,6 +672,9 @@ ws_drain_inbox(struct worker *w)
 			break;
 		case INBOX_CLOSE:
 			ws_close_local(w, it->i_id, it->i_code, it->i_reason);
+			break;
+		case INBOX_CFG:
+			ws_apply_cfg(w, it->i_cfg);
 			break;
 		case INBOX_STOP:
 			ws_begin_stop(w, it->i_code);
@@ -730,18 +799,7 @@ ws_create_context(struct worker *w)
 	info.max_http_header_data = WS_LWS_HEADER_DATA;
 	info.protocols = w->w_protocols;
 	info.vhost_name = "wsgated";
-	/*
-	 * lws pings a client ping_interval seconds after its last pong (or
-	 * the upgrade) and drops it idle_timeout seconds after, in whole
-	 * seconds. Without pings there is nothing to time out on.
-	 */
-	if (w->w_cfg->c_ping_interval > 0) {
-		w->w_retry.secs_since_valid_ping =
-		    (uint16_t)ceil(w->w_cfg->c_ping_interval);
-		w->w_retry.secs_since_valid_hangup =
-		    w->w_cfg->c_idle_timeout > 0 ?
-		    (uint16_t)ceil(w->w_cfg->c_idle_timeout) : UINT16_MAX;
-	}
+	ws_set_idle_policy(w);
 	info.retry_and_idle_policy = &w->w_retry;
 	if ((w->w_lws = lws_create_context(&info)) == NULL) {
 		log_warnx("worker %d: cannot create a libwebsockets context "
@@ -808,6 +866,7 @@ ws_thread(void *arg)
 
 	/* Stopped: let lws close what is left, then its loop handles. */
 	w->w_destroying = 1;
+	ws_discard_inbox(w);
 	lws_sul_cancel(&w->w_tick);
 	lws_sul_cancel(&w->w_stop_timer);
 	lws_sul_cancel(&w->w_backend.bl_retry);
@@ -822,7 +881,7 @@ ws_thread(void *arg)
 
 /* Start the workers; return -1 with *cause if any cannot run. */
 int
-ws_start(const struct cfg *cfg, char **cause)
+ws_start(struct cfg *cfg, char **cause)
 {
 	struct worker	*w;
 	long		 ncpu;
@@ -835,11 +894,12 @@ ws_start(const struct cfg *cfg, char **cause)
 	}
 	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_cb);
 
+	ws_start_cfg = cfg_ref(cfg);
 	ws_workers = xcalloc((size_t)n, sizeof *ws_workers);
 	for (i = 0; i < n; i++) {
 		w = &ws_workers[i];
 		w->w_index = i;
-		w->w_cfg = cfg;
+		w->w_cfg = cfg_ref(cfg);
 		pthread_mutex_init(&w->w_lock, NULL);
 		TAILQ_INIT(&w->w_inbox);
 		sessmap_init(&w->w_sessions);
@@ -890,9 +950,12 @@ ws_stop(double timeout)
 	for (i = 0; i < ws_n; i++) {
 		sessmap_free(&ws_workers[i].w_sessions);
 		free(ws_workers[i].w_protocols);
+		cfg_free(ws_workers[i].w_cfg);
 		pthread_mutex_destroy(&ws_workers[i].w_lock);
 	}
 	free(ws_workers);
 	ws_workers = NULL;
 	ws_n = 0;
+	cfg_free(ws_start_cfg);
+	ws_start_cfg = NULL;
 }

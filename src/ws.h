@@ -13,6 +13,9 @@
 
 #include "wsgated.h"
 
+/* Not a token, so no client can ask for it as a subprotocol. */
+#define WS_BACKEND_PROTOCOL	"wsgate backend"
+
 /* A message waiting to be written to a client, with lws's headroom. */
 struct outmsg {
 	TAILQ_ENTRY(outmsg)	 o_entry;
@@ -32,6 +35,7 @@ enum sess_state {
 struct session {
 	char			 s_id[WSG_ID_LEN + 1];
 	char			 s_peer[INET6_ADDRSTRLEN];
+	struct cfg		*s_cfg;		/* its limits; a reference */
 	json_t			*s_ctx;
 	struct worker		*s_worker;
 	struct lws		*s_wsi;
@@ -63,6 +67,7 @@ enum inbox_kind {
 	INBOX_ADOPT,		/* a new connection from the front door */
 	INBOX_SEND,		/* a send from another worker's backend link */
 	INBOX_CLOSE,		/* a close from another worker's backend link */
+	INBOX_CFG,		/* a reloaded configuration */
 	INBOX_STOP		/* graceful stop */
 };
 
@@ -72,6 +77,7 @@ struct inbox_item {
 	struct session		*i_session;	/* INBOX_ADOPT */
 	char			 i_id[WSG_ID_LEN + 1];
 	struct outmsg		*i_msg;		/* INBOX_SEND */
+	struct cfg		*i_cfg;		/* INBOX_CFG, a reference */
 	int			 i_code;	/* INBOX_CLOSE */
 	char			 i_reason[WSG_CLOSE_REASON_MAX + 1];
 };
@@ -110,6 +116,8 @@ struct backend_rec {
 /* A worker's connection to the backend. */
 struct backend_link {
 	struct worker		*bl_worker;
+	enum framing		 bl_framing;
+	char			*bl_path;
 	enum backend_state	 bl_state;
 	struct lws		*bl_wsi;
 	lws_sorted_usec_list_t	 bl_retry;
@@ -132,7 +140,7 @@ struct backend_link {
 struct worker {
 	int			 w_index;
 	pthread_t		 w_thread;
-	const struct cfg	*w_cfg;
+	struct cfg		*w_cfg;		/* a reference */
 	struct lws_context	*w_lws;
 	struct lws_vhost	*w_vhost;
 	struct lws_protocols	*w_protocols;

@@ -17,12 +17,50 @@
 
 static struct event_base	*main_base;
 static struct cfg		*main_cfg;
+static int			 main_verbose;	/* -v: the level is fixed */
 
 static void __attribute__((noreturn))
 usage(FILE *f, int status)
 {
 	fprintf(f, "usage: wsgated [-ftVhv] [-c file]\n");
 	exit(status);
+}
+
+/*
+ * SIGHUP: read the configuration again and, if it is valid, use it for
+ * new connections; connections already open keep their limits. A file
+ * with errors changes nothing.
+ */
+static void
+main_reload(void)
+{
+	struct cfg	*cfg;
+	char		*errs, *line, *next, *keys;
+
+	log_info("SIGHUP: reloading %s", main_cfg->c_file);
+	if ((cfg = cfg_load(main_cfg->c_file, &errs)) == NULL) {
+		for (line = errs; line != NULL && *line != '\0'; line = next) {
+			if ((next = strchr(line, '\n')) != NULL)
+				*next++ = '\0';
+			log_warnx("reload refused: %s", line);
+		}
+		free(errs);
+		log_warnx("reload refused: the configuration in force is "
+		    "unchanged");
+		return;
+	}
+	if ((keys = cfg_restart_keys(main_cfg, cfg)) != NULL) {
+		log_warnx("reload: %s changed; those take effect at a restart",
+		    keys);
+		free(keys);
+	}
+	if (!main_verbose)
+		log_setlevel(cfg->c_log_level);
+	front_set_cfg(cfg);
+	ws_set_cfg(cfg);
+	cfg_free(main_cfg);
+	main_cfg = cfg;
+	log_info("reloaded %s", main_cfg->c_file);
 }
 
 static void
@@ -36,8 +74,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(main_base);
 		break;
 	case SIGHUP:
-		log_warnx("SIGHUP: reloading is not supported yet; restart "
-		    "wsgated to apply changes to %s", main_cfg->c_file);
+		main_reload();
 		break;
 	case SIGUSR1:
 		metrics_log();
@@ -106,6 +143,7 @@ main(int argc, char **argv)
 		return (0);
 	}
 
+	main_verbose = verbose;
 	level = main_cfg->c_log_level;
 	if (verbose == 1 && level < LOG_LEVEL_INFO)
 		level = LOG_LEVEL_INFO;

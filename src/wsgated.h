@@ -142,6 +142,7 @@ struct ctx_field {
 
 struct cfg {
 	char		*c_file;
+	int		 c_refs;	/* atomic; cfg_free drops one */
 
 	int		 c_workers;
 	double		 c_shutdown_timeout;
@@ -183,7 +184,9 @@ struct cfg {
 };
 struct cfg	*cfg_load(const char *, char **);
 struct cfg	*cfg_parse(const char *, const char *, char **);
+struct cfg	*cfg_ref(struct cfg *);
 void		 cfg_free(struct cfg *);
+char		*cfg_restart_keys(const struct cfg *, const struct cfg *);
 const char	*cfg_framing_name(enum framing);
 const char	*cfg_source_name(enum ctx_source);
 
@@ -330,20 +333,22 @@ uint32_t	 sessmap_hash(const char *, size_t);
 
 /* ws.c */
 struct worker;
-int		 ws_start(const struct cfg *, char **);
+int		 ws_start(struct cfg *, char **);
 void		 ws_stop(double);
 int		 ws_nworkers(void);
 struct worker	*ws_pick(void);
 void		 ws_new_id(struct worker *, char [WSG_ID_LEN + 1]);
 void		 ws_handoff(struct worker *, int, char *, size_t, json_t *,
 		     const char *, const char *);
+void		 ws_set_cfg(struct cfg *);
 void		 ws_sum_metrics(struct metrics *);
 size_t		 ws_sessions(void);
 uint64_t	 ws_queued_msgs(void);
 int		 ws_backend_available(void);
 
 /* front.c */
-int		 front_listen(const struct cfg *, char **);
+int		 front_listen(struct cfg *, char **);
+void		 front_set_cfg(struct cfg *);
 struct event_base;
 void		 front_start(struct event_base *);
 void		 front_stop(void);

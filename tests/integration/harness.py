@@ -307,22 +307,27 @@ class Gateway:
         self.proc = None
         self.returncode = None
         self.workers = None if isinstance(config, str) else workers
+        self.framing = framing
+        self.write_config(config)
+        if start:
+            self.start()
+
+    def write_config(self, config=None):
+        """(Re)write the config file: the test defaults merged with config."""
         if isinstance(config, str):
             text = config.replace("@PORT@", str(self.port)).replace("@SOCKET@", self.backend_path)
         else:
             defaults = {
-                "workers": workers,
+                "workers": self.workers,
                 "shutdown_timeout": 2,
                 "listen": {"address": "127.0.0.1", "port": self.port},
-                "backend": {"socket": self.backend_path, "framing": framing,
+                "backend": {"socket": self.backend_path, "framing": self.framing,
                             "reconnect_min": 0.05, "reconnect_max": 0.2},
                 "log": {"level": "debug"},
             }
             text = render_config(merge(defaults, config))
         with open(self.conf_path, "w") as f:
             f.write(text)
-        if start:
-            self.start()
 
     @property
     def url(self):
@@ -1172,3 +1177,139 @@ def _quiet(fn):
         fn()
     except Exception:
         pass
+
+
+# ---------------------------------------------------------------------------
+# Generic helpers for the robustness tests (test_limits.py, test_faults.py).
+# Added at the end; nothing above depends on them.
+# ---------------------------------------------------------------------------
+
+def parse_counters(line):
+    """The key=value pairs of a "counters: ..." log line as a dict of ints."""
+    out = {}
+    for k, v in re.findall(r"(\w+)=(\d+)", line):
+        out[k] = int(v)
+    return out
+
+
+def read_counters(gw, timeout=TIMEOUT):
+    """Send SIGUSR1 and return the counters line it logs, parsed."""
+    since = gw.log_size()
+    gw.signal(signal.SIGUSR1)
+    m = gw.wait_log(r"counters: ([^\n]*)\n", timeout=timeout, since=since)
+    return parse_counters(m.group(1))
+
+
+def wait_counters(gw, predicate, timeout=TIMEOUT, what="counters"):
+    """Poll the counters (SIGUSR1) until predicate(counters) is true; return them."""
+    last = {}
+
+    def ok():
+        last.clear()
+        last.update(read_counters(gw))
+        return predicate(last)
+    try:
+        wait_until(ok, timeout, interval=0.2, what=what)
+    except AssertionError as e:
+        raise AssertionError("%s; last counters: %r" % (e, last))
+    return dict(last)
+
+
+def proc_cpu_seconds(pid):
+    """User + system CPU time of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_bytes(pid):
+    """Resident set size of a process (VmRSS), in bytes."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+class HookedGateway(Gateway):
+    """A Gateway whose process is started with a preexec_fn (e.g. setrlimit).
+
+    Same as Gateway otherwise; register it with GatewayTest.adopt_gateway().
+    """
+
+    def __init__(self, config=None, preexec_fn=None, **kw):
+        self.preexec_fn = preexec_fn
+        super().__init__(config, **kw)
+
+    def start(self, timeout=TIMEOUT):
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [WSGATED, "-f", "-vv", "-c", self.conf_path],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=self.preexec_fn)
+        finally:
+            log.close()
+        self.returncode = None
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                self.returncode = self.proc.returncode
+                raise RuntimeError("wsgated exited with %d during startup:\n%s"
+                                   % (self.returncode, self.log_tail()))
+            if self._probe():
+                return
+            if time.monotonic() >= deadline:
+                raise RuntimeError("wsgated did not listen on port %d within %.0f s:\n%s"
+                                   % (self.port, timeout, self.log_tail()))
+            time.sleep(0.02)
+
+
+def adopt_gateway(test, gw):
+    """Give a Gateway made by hand the cleanups GatewayTest.gateway() gives."""
+    test.addCleanup(gw.close)
+    test.addCleanup(test._check_clean_exit, gw)
+    test._gateways.append(gw)
+    return gw
+
+
+class PausableBackend(Backend):
+    """A Backend that can stop reading from the gateway for a while.
+
+    pause(): the backend thread stops reading (and accepting) until
+    resume(); the gateway's writes then back up in the socket buffers.
+    sequence: every parsed frame, hello frames included, in arrival order.
+    """
+
+    def __init__(self, *a, **kw):
+        self._reading = threading.Event()
+        self._reading.set()
+        self.sequence = []
+        super().__init__(*a, **kw)
+
+    def pause(self):
+        self._reading.clear()
+
+    def resume(self):
+        self._reading.set()
+
+    def _readable(self, sel, live, conn):
+        while not self._reading.wait(0.05):
+            if self._stopping:
+                return
+        super()._readable(sel, live, conn)
+
+    def _record(self, conn, payload):
+        try:
+            obj = json.loads(payload.decode("utf-8"))
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            with self.cond:
+                self.sequence.append(dict(obj, _conn=conn.index))
+        super()._record(conn, payload)
+
+    def stop(self):
+        self._reading.set()
+        super().stop()
