@@ -24,6 +24,7 @@ enum cfg_type {
 	CFG_INT,		/* int member */
 	CFG_SIZE,		/* size_t member */
 	CFG_DURATION,		/* double member, seconds: int or float */
+	CFG_BOOL,		/* int member, true or false */
 	CFG_STRING,		/* char * member */
 	CFG_ENUM,		/* an enum member, named by k_names */
 	CFG_STRINGS,		/* char ** member, its count follows it */
@@ -127,6 +128,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	K("websocket", "ping_interval", CFG_DURATION, 0, 65535, 30, NULL,
 	    c_ping_interval),
+	K("websocket", "compression", CFG_BOOL, 0, 1, 0, NULL, c_compression),
 
 	KE("log", "level", log_level_names, "info", c_log_level),
 };
@@ -309,6 +311,9 @@ cfg_set_defaults(struct cfg *c)
 			break;
 		case CFG_DURATION:
 			*(double *)p = k->k_default;
+			break;
+		case CFG_BOOL:
+			*(int *)p = k->k_default != 0;
 			break;
 		case CFG_STRING:
 			if (k->k_sdefault != NULL)
@@ -580,6 +585,14 @@ cfg_read_key(struct cfg_errors *e, const struct cfg_key *k,
 		else
 			*(double *)p = d;
 		break;
+	case CFG_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+			cfg_error(e, s, "%s%s%s: must be true or false", group,
+			    dot, name);
+			return;
+		}
+		*(int *)p = config_setting_get_bool(s);
+		break;
 	case CFG_STRING:
 	case CFG_ENUM:
 		if (config_setting_type(s) != CONFIG_TYPE_STRING) {
@@ -786,6 +799,8 @@ cfg_restart_keys(const struct cfg *old, const struct cfg *new)
 	    "backend.socket");
 	CFG_CHANGED(old->c_backend_framing != new->c_backend_framing,
 	    "backend.framing");
+	CFG_CHANGED(old->c_compression != new->c_compression,
+	    "websocket.compression");
 #undef CFG_CHANGED
 	return (out);
 }

@@ -148,10 +148,12 @@ front_lws_head(const struct http_upgrade *up, size_t *len)
 	n = xasprintf(&head, "GET %s HTTP/1.1\r\nHost: wsgated\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: %.24s\r\nSec-WebSocket-Version: 13\r\n"
-	    "%s%.*s%s\r\n", front_cfg->c_listen_path, up->u_key,
+	    "%s%.*s%s%s\r\n", front_cfg->c_listen_path, up->u_key,
 	    up->u_protocol ? "Sec-WebSocket-Protocol: " : "",
 	    (int)up->u_protocollen, up->u_protocol ? up->u_protocol : "",
-	    up->u_protocol ? "\r\n" : "");
+	    up->u_protocol ? "\r\n" : "",
+	    up->u_deflate > 0 && ws_compression() ?
+	    "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
 	*len = (size_t)n;
 	return (head);
 }

@@ -298,6 +298,53 @@ http_choose_protocol(const struct http_request *req, char *const *protos,
 }
 
 /*
+ * Does any Sec-WebSocket-Extensions offer permessage-deflate (RFC 7692)?
+ * Only the names of the offers are read: libwebsockets is handed a bare
+ * offer and answers with its own parameters. -1 if a name is not a token.
+ */
+static int
+http_offers_deflate(const struct http_request *req)
+{
+	const struct http_header	*h;
+	const char			*v, *end, *s;
+	size_t				 i;
+	int				 found = 0;
+
+	for (i = 0; i < req->r_nheaders; i++) {
+		h = &req->r_headers[i];
+		if (h->h_namelen != 24 || strncasecmp(h->h_name,
+		    "Sec-WebSocket-Extensions", 24) != 0)
+			continue;
+		v = h->h_value;
+		end = v + h->h_valuelen;
+		while (v < end) {
+			while (v < end && (*v == ' ' || *v == '\t' ||
+			    *v == ','))
+				v++;
+			if (v == end)
+				break;
+			for (s = v; v < end && http_is_tchar((unsigned char)*v);
+			    v++)
+				;
+			if (v == s)
+				return (-1);
+			if (v - s == 18 && memcmp(s, "permessage-deflate", 18) == 0)
+				found = 1;
+			/* Skip the parameters to the next offer. */
+			while (v < end && *v != ',') {
+				if (*v == '"') {
+					for (v++; v < end && *v != '"'; v++)
+						;
+				}
+				if (v < end)
+					v++;
+			}
+		}
+	}
+	return (found);
+}
+
+/*
  * Check that req is a WebSocket upgrade wsgated will pass on. Return 0
  * with up filled in, or the status to answer with *cause saying why.
  */
@@ -374,6 +421,10 @@ http_upgrade_check(const struct http_request *req, char *const *protos,
 
 	if (http_choose_protocol(req, protos, nprotos, up) == -1) {
 		*cause = "bad Sec-WebSocket-Protocol";
+		return (400);
+	}
+	if ((up->u_deflate = http_offers_deflate(req)) == -1) {
+		*cause = "bad Sec-WebSocket-Extensions";
 		return (400);
 	}
 	return (0);

@@ -44,6 +44,13 @@ static int		 ws_started, ws_start_failed;
 static int	ws_client_cb(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
 
+/* permessage-deflate (RFC 7692), when websocket.compression is on. */
+static const struct lws_extension ws_extensions[] = {
+	{ "permessage-deflate", lws_extension_callback_pm_deflate,
+	    "permessage-deflate" },
+	{ NULL, NULL, NULL }
+};
+
 int
 ws_nworkers(void)
 {
@@ -94,6 +101,13 @@ ws_backend_available(void)
 			return (1);
 	}
 	return (0);
+}
+
+/* Do the workers offer permessage-deflate? Fixed at start. */
+int
+ws_compression(void)
+{
+	return (ws_start_cfg != NULL && ws_start_cfg->c_compression);
 }
 
 /* Stop (or start again) reading from every client of w. */
@@ -328,27 +342,45 @@ ws_emit_message(struct session *s)
 	free(b64);
 }
 
-/* A fragment of a client message arrived. */
-static void
+/*
+ * Close a session from inside its receive callback, with code and reason.
+ * Reading stops at once, so that lws does not go on inflating the rest of
+ * a compressed frame; the close is sent when the socket is writable.
+ * (Returning -1 here would be quicker, but lws 4.1.6 neither sends the
+ * close nor drops the connection when that happens inside an inflated
+ * frame.)
+ */
+static int
+ws_fail(struct session *s, struct lws *wsi, int code, const char *reason)
+{
+	ws_session_close(s, code, reason, 0);
+	lws_rx_flow_control(wsi, 0);
+	return (0);
+}
+
+/*
+ * A fragment of a client message arrived, inflated if it was compressed:
+ * limits.max_message_bytes bounds what a compressed message inflates to.
+ */
+static int
 ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 {
 	struct worker	*w = s->s_worker;
 	size_t		 max = s->s_cfg->c_max_message_bytes;
 
 	if (s->s_state != SESS_OPEN)
-		return;
+		return (0);
 	if (buf_used(&s->s_rx) == 0 && lws_is_first_fragment(wsi))
 		s->s_rx_binary = lws_frame_is_binary(wsi);
 	if (len > max - buf_used(&s->s_rx)) {
 		METRICS_INC(&w->w_metrics, msgs_dropped_too_big);
 		log_info("session %s: message over %zu bytes, closing", s->s_id,
 		    max);
-		ws_session_close(s, WSG_CLOSE_TOO_BIG, "message too big", 0);
-		return;
+		return (ws_fail(s, wsi, WSG_CLOSE_TOO_BIG, "message too big"));
 	}
 	buf_add(&s->s_rx, in, len);
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-		return;
+		return (0);
 
 	/*
 	 * wsgated checks UTF-8 itself rather than with lws's option: it
@@ -360,11 +392,11 @@ ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 		METRICS_INC(&w->w_metrics, msgs_dropped_bad_utf8);
 		log_info("session %s: invalid UTF-8 in a text message, closing",
 		    s->s_id);
-		ws_session_close(s, WSG_CLOSE_BAD_DATA, "invalid UTF-8", 0);
-		return;
+		return (ws_fail(s, wsi, WSG_CLOSE_BAD_DATA, "invalid UTF-8"));
 	}
 	ws_emit_message(s);
 	buf_reset(&s->s_rx);
+	return (0);
 }
 
 /* Write the next queued message, or the close when it is due. */
@@ -716,9 +748,7 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		ws_emit_open(s);
 		return (0);
 	case LWS_CALLBACK_RECEIVE:
-		if (s != NULL)
-			ws_receive(s, wsi, in, len);
-		return (0);
+		return (s != NULL ? ws_receive(s, wsi, in, len) : 0);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (s == NULL)
 			return (0);
@@ -801,6 +831,8 @@ ws_create_context(struct worker *w)
 	info.vhost_name = "wsgated";
 	ws_set_idle_policy(w);
 	info.retry_and_idle_policy = &w->w_retry;
+	if (w->w_cfg->c_compression)
+		info.extensions = ws_extensions;
 	if ((w->w_lws = lws_create_context(&info)) == NULL) {
 		log_warnx("worker %d: cannot create a libwebsockets context "
 		    "(is the package libwebsockets-evlib-ev installed?)",

@@ -179,6 +179,7 @@ struct cfg {
 	double		 c_idle_timeout;
 
 	double		 c_ping_interval;
+	int		 c_compression;
 
 	enum log_level	 c_log_level;
 };
@@ -211,6 +212,7 @@ struct http_request {
 /* What the front door forwards to libwebsockets for a valid upgrade. */
 struct http_upgrade {
 	const char	*u_key;		/* Sec-WebSocket-Key, 24 characters */
+	int		 u_deflate;	/* permessage-deflate offered */
 	const char	*u_protocol;	/* chosen subprotocol or NULL */
 	size_t		 u_protocollen;
 };
@@ -345,6 +347,7 @@ void		 ws_sum_metrics(struct metrics *);
 size_t		 ws_sessions(void);
 uint64_t	 ws_queued_msgs(void);
 int		 ws_backend_available(void);
+int		 ws_compression(void);
 
 /* front.c */
 int		 front_listen(struct cfg *, char **);

@@ -894,11 +894,13 @@ class WSClient:
 
 def ws_connect(url, extra_headers=None, subprotocols=None, timeout=TIMEOUT, **kw):
     """Open a WebSocket; raises websockets.exceptions.InvalidStatusCode on non-101."""
+    kw.setdefault("compression", None)
+
     async def go():
         return await websockets.connect(url, extra_headers=extra_headers,
                                         subprotocols=subprotocols, open_timeout=timeout,
                                         close_timeout=5, max_size=None, ping_interval=None,
-                                        compression=None, **kw)
+                                        **kw)
     return WSClient(run(go(), timeout + 1))
 
 
@@ -1298,6 +1300,8 @@ class PausableBackend(Backend):
         while not self._reading.wait(0.05):
             if self._stopping:
                 return
+        if self._stopping:
+            return
         super()._readable(sel, live, conn)
 
     def _record(self, conn, payload):
@@ -1311,5 +1315,7 @@ class PausableBackend(Backend):
         super()._record(conn, payload)
 
     def stop(self):
+        """As Backend.stop(); a paused backend reads nothing more."""
+        self._stopping = True
         self._reading.set()
         super().stop()

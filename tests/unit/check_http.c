@@ -402,6 +402,33 @@ START_TEST(upgrade_valid)
 }
 END_TEST
 
+START_TEST(upgrade_deflate_offer_found)
+{
+	struct http_upgrade	 up;
+	const char		*cause;
+
+	ck_assert_int_eq(upgrade(RL HOST UPG CONN KEY VER END, NULL, 0, &up,
+	    &cause), 0);
+	ck_assert_int_eq(up.u_deflate, 0);
+	ck_assert_int_eq(upgrade(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: permessage-deflate; "
+	    "client_max_window_bits\r\n" END, NULL, 0, &up, &cause), 0);
+	ck_assert_int_eq(up.u_deflate, 1);
+	/* Any offer in any header; quoted parameters are skipped whole. */
+	ck_assert_int_eq(upgrade(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: x-foo; a=\"p,q\"\r\n"
+	    "Sec-WebSocket-Extensions: x-bar, permessage-deflate\r\n" END,
+	    NULL, 0, &up, &cause), 0);
+	ck_assert_int_eq(up.u_deflate, 1);
+	ck_assert_int_eq(upgrade(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: permessage-deflatex\r\n" END, NULL, 0,
+	    &up, &cause), 0);
+	ck_assert_int_eq(up.u_deflate, 0);
+	UPGRADE_FAILS(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: ;x\r\n" END, 400);
+}
+END_TEST
+
 START_TEST(upgrade_missing_upgrade_is_426)
 {
 	UPGRADE_FAILS(RL HOST CONN KEY VER END, 426);
@@ -981,6 +1008,7 @@ http_suite(void)
 
 	tc = tcase_create("upgrade");
 	tcase_add_test(tc, upgrade_valid);
+	tcase_add_test(tc, upgrade_deflate_offer_found);
 	tcase_add_test(tc, upgrade_missing_upgrade_is_426);
 	tcase_add_test(tc, upgrade_not_exactly_websocket_is_400);
 	tcase_add_test(tc, upgrade_duplicated_upgrade_is_400);
