@@ -138,7 +138,7 @@ static const struct cfg_key cfg_keys[] = {
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 
 static const char *const cfg_groups[] = {
-	"listen", "backend", "context", "limits", "websocket", "log"
+	"listen", "backend", "context", "limits", "websocket", "log", NULL
 };
 
 /* Field limits not worth a key of their own. */

@@ -136,6 +136,15 @@ ctx_build(const struct cfg *cfg, const struct http_request *req,
 			free(owned);
 			goto fail;
 		}
+		/* A NUL is valid JSON (\u0000) but ends C strings in
+		 * many a backend: refused like invalid UTF-8. */
+		if (memchr(v, '\0', len) != NULL) {
+			xasprintf(cause, "field %s holds a NUL byte",
+			    f->f_name);
+			*status = 400;
+			free(owned);
+			goto fail;
+		}
 		if (!utf8_valid(v, len) ||
 		    (jv = json_stringn_nocheck(v, len)) == NULL) {
 			xasprintf(cause, "field %s is not valid UTF-8",

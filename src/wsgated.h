@@ -60,7 +60,10 @@ void		 buf_reset(struct buf *);
 static inline const unsigned char *
 buf_data(const struct buf *b)
 {
-	return (b->b_data + b->b_off);
+	/* Never NULL, even before the first byte: memchr() and memcpy()
+	 * must not be handed a null pointer, whatever the length. */
+	return (b->b_data != NULL ? b->b_data + b->b_off :
+	    (const unsigned char *)"");
 }
 static inline size_t
 buf_used(const struct buf *b)

@@ -2,6 +2,8 @@
 # Install what is missing, build wsgated in _build/ and run the whole test
 # suite there. With WSG_SANITIZERS=1, build it again in _build-san/ with
 # AddressSanitizer and UndefinedBehaviorSanitizer and run the suite again.
+# With WSG_FUZZ=1, also replay the fuzzers' kept inputs and fuzz each
+# parser for 10 s (each counts as a test).
 # Ends with one line: "N passed, M failed", summed over every run.
 set -e
 cd "$(dirname "$0")/.."
@@ -33,11 +35,21 @@ if [ "${WSG_SANITIZERS:-0}" = 1 ]; then
 	suite _build-san --enable-sanitizers
 fi
 
+fuzz_pass=0
+fuzz_fail=0
+if [ "${WSG_FUZZ:-0}" = 1 ]; then
+	make -C _build fuzz-regress fuzz-short >"$log.fuzz" 2>&1 || status=1
+	cat "$log.fuzz"
+	fuzz_pass=$(grep -c -E 'REGRESS .* inputs ok|	DONE ' "$log.fuzz" || true)
+	fuzz_fail=$(grep -c -E 'FAILED' "$log.fuzz" || true)
+	rm -f "$log.fuzz"
+fi
+
 count() {
 	sed -n "s/^# $1: *\([0-9]*\)$/\1/p" "$log" | awk '{ n += $1 } END { print n + 0 }'
 }
-pass=$(count PASS)
-fail=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) ))
+pass=$(( $(count PASS) + fuzz_pass ))
+fail=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) + fuzz_fail ))
 if [ $status -ne 0 ] && [ "$fail" -eq 0 ]; then
 	fail=1
 fi

@@ -213,7 +213,7 @@ class HostileValues(harness.GatewayTest):
     def test_values_reach_backend_exactly(self):
         gw = self.gateway(fields(field("q", "query", "q"), field("h", "header", "X-H")))
         be = self.backend(gw)
-        q = '"quote" \\back\\slash \x00nul\r\nCRLF \u00e9\u2603 </script> \x7f\x01'
+        q = '"quote" \\back\\slash \r\nCRLF \u00e9\u2603 </script> \x7f\x01'
         encoded = "".join("%%%02X" % b for b in q.encode())
         h = 'a"b\\c d {"x":1} \u00e9'
         raw = upgrade_head(gw.port, path="/ws?q=" + encoded,
@@ -224,6 +224,14 @@ class HostileValues(harness.GatewayTest):
         self.assertEqual(be.errors, [])
         self.assertEqual(op["context"]["q"], q)
         self.assertEqual(op["context"]["h"], h)
+
+    def test_nul_in_query_400(self):
+        # \u0000 would be valid JSON, but C strings in backends end there.
+        gw = self.gateway(fields(field("q", "query", "q")))
+        be = self.backend(gw)
+        r = http_upgrade(gw.port, upgrade_head(gw.port, path="/ws?q=a%00b"))
+        self.assertEqual(r.status, 400)
+        self.assertEqual(be.snapshot(), [])
 
     def test_crlf_in_query(self):
         gw = self.gateway(fields(field("q", "query", "q")))
