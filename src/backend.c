@@ -128,7 +128,8 @@ backend_retry_cb(lws_sorted_usec_list_t *sul)
 	struct sockaddr_un	 sun;
 	lws_sock_file_fd_type	 fd;
 
-	if (bl->bl_state == BACKEND_UP || w->w_stopping)
+	/* A stopping worker still reconnects: its queue must drain. */
+	if (bl->bl_state == BACKEND_UP)
 		return;
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -270,12 +271,11 @@ backend_hello(struct worker *w)
 	bl->bl_sent = 0;
 }
 
-/* Is there nothing left to write, or nobody to write it to? */
+/* Is everything written? A stopping worker waits for that. */
 int
 backend_idle(struct worker *w)
 {
-	return (buf_used(&w->w_backend.bl_out) == 0 ||
-	    w->w_backend.bl_state != BACKEND_UP);
+	return (buf_used(&w->w_backend.bl_out) == 0);
 }
 
 /* How many client messages wait in the queue. */

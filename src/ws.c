@@ -590,8 +590,17 @@ ws_stop_check_cb(lws_sorted_usec_list_t *sul)
 	struct worker	*w = lws_container_of(sul, struct worker,
 			    w_stop_timer);
 
-	if ((__atomic_load_n(&w->w_nsessions, __ATOMIC_RELAXED) == 0 &&
-	    backend_idle(w)) || ctx_now_ms() >= w->w_stop_deadline) {
+	if (__atomic_load_n(&w->w_nsessions, __ATOMIC_RELAXED) == 0 &&
+	    backend_idle(w)) {
+		ev_break((struct ev_loop *)w->w_loop, EVBREAK_ALL);
+		return;
+	}
+	if (ctx_now_ms() >= w->w_stop_deadline) {
+		log_warnx("worker %d: shutdown_timeout reached with %zu sessions "
+		    "and %zu bytes for the backend (%llu messages) left",
+		    w->w_index, __atomic_load_n(&w->w_nsessions,
+		    __ATOMIC_RELAXED), buf_used(&w->w_backend.bl_out),
+		    (unsigned long long)backend_queued_msgs(w));
 		ev_break((struct ev_loop *)w->w_loop, EVBREAK_ALL);
 		return;
 	}

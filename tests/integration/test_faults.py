@@ -5,6 +5,7 @@ peers vanishing mid-frame or mid-handshake."""
 
 import asyncio
 import os
+import signal
 import socket
 import struct
 import time
@@ -204,6 +205,45 @@ class Ndjson(FramingFaults, harness.GatewayTest):
 # ---------------------------------------------------------------------------
 
 class Faults(harness.GatewayTest):
+
+    def test_sigterm_drains_queue_to_returning_backend(self):
+        """SIGTERM while the backend is away: the gateway closes its
+        clients with 1001 and waits, up to shutdown_timeout, for the
+        backend to come back and take the queue, close events included."""
+        gw = self.gateway({"shutdown_timeout": 10})
+        be = self.backend(gw)
+        c = self.connect(gw)
+        sid = be.wait_open()["socketId"]
+        be.stop()
+        be.clear()
+        time.sleep(0.3)
+        sent = ["late %d" % i for i in range(20)]
+        c.send_many(sent)
+        gw.signal(signal.SIGTERM)
+        self.assertEqual(c.wait_closed()[0], 1001)
+        time.sleep(0.5)
+        self.assertTrue(gw.running(), "exited with its queue undelivered")
+        be.start()
+        self.assertEqual([m["data"] for m in be.wait_messages(sid, 20)], sent)
+        self.assertEqual(be.wait_event("close", sid)["code"], 1001)
+        self.assertEqual(gw.wait(timeout=10), 0)
+
+    def test_sigterm_gives_up_at_shutdown_timeout(self):
+        """With no backend at all, a stop still ends within
+        shutdown_timeout, and says what it could not deliver."""
+        gw = self.gateway({"shutdown_timeout": 1})
+        be = self.backend(gw)
+        c = self.connect(gw)
+        be.wait_open()
+        be.stop()
+        time.sleep(0.3)
+        c.send_many(["lost %d" % i for i in range(5)])
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        gw.signal(signal.SIGTERM)
+        self.assertEqual(gw.wait(timeout=10), 0)
+        self.assertLess(time.monotonic() - t0, 3.0)
+        self.assertRegex(gw.log_text(), r"shutdown_timeout reached .*\(5 messages\) left")
 
     def test_slow_backend_backpressure(self):
         """queue_bytes = 64 KiB, a backend that stops reading, 20 clients
