@@ -140,7 +140,7 @@ front_respond(struct front_conn *c, int status, const char *reason,
 
 /* The head libwebsockets gets: rebuilt from checked parts only. */
 static char *
-front_lws_head(const struct http_upgrade *up, size_t *len)
+front_lws_head(const struct http_upgrade *up, int deflate, size_t *len)
 {
 	char	*head;
 	int	 n;
@@ -152,8 +152,7 @@ front_lws_head(const struct http_upgrade *up, size_t *len)
 	    up->u_protocol ? "Sec-WebSocket-Protocol: " : "",
 	    (int)up->u_protocollen, up->u_protocol ? up->u_protocol : "",
 	    up->u_protocol ? "\r\n" : "",
-	    up->u_deflate > 0 && ws_compression() ?
-	    "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
+	    deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
 	*len = (size_t)n;
 	return (head);
 }
@@ -198,7 +197,7 @@ front_head(struct front_conn *c)
 	char			*why, *head, id[WSG_ID_LEN + 1];
 	json_t			*ctx;
 	size_t			 headlen;
-	int			 status;
+	int			 status, deflate;
 
 	status = http_parse(c->fc_buf, c->fc_len, front_headers,
 	    cfg->c_max_headers, &req, &cause);
@@ -249,11 +248,13 @@ front_head(struct front_conn *c)
 		return;
 	}
 
-	head = front_lws_head(&up, &headlen);
+	deflate = up.u_deflate > 0 && ws_compression();
+	head = front_lws_head(&up, deflate, &headlen);
 	log_debug("front: %s: upgrade, session %s", c->fc_peer, id);
 	METRICS_INC(&metrics_front, conns_upgraded);
 	/* The session takes over the socket and the count of its address. */
-	ws_handoff(w, c->fc_fd, head, headlen, ctx, id, c->fc_peer);
+	ws_handoff(w, c->fc_fd, head, headlen, ctx, id, c->fc_peer,
+	    deflate);
 	c->fc_counted = 0;
 	front_conn_free(c, 0);
 }

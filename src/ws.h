@@ -51,8 +51,15 @@ struct session {
 	struct buf		 s_rx;
 	int			 s_rx_binary;
 
+	/*
+	 * Messages for the client: as ready-made frames in s_out, written
+	 * many at a time, or, when permessage-deflate was negotiated, one
+	 * by one from s_outq so that lws can compress each.
+	 */
+	int			 s_deflate;
+	struct buf		 s_out;
 	struct outq		 s_outq;
-	size_t			 s_outq_bytes;
+	size_t			 s_outq_bytes;	/* both, for the limit */
 
 	/* How it ends: the close code and reason reported to the backend. */
 	int			 s_close_code;
@@ -157,6 +164,7 @@ struct worker {
 	struct metrics		 w_metrics;	/* atomic adds, read by others */
 
 	int			 w_paused;	/* backend queue full */
+	unsigned char		*w_wbuf;	/* LWS_PRE + WS_WRITE_BATCH */
 	int			 w_stopping;
 	int			 w_destroying;
 	int64_t			 w_stop_deadline;

@@ -344,7 +344,7 @@ int		 ws_nworkers(void);
 struct worker	*ws_pick(void);
 void		 ws_new_id(struct worker *, char [WSG_ID_LEN + 1]);
 void		 ws_handoff(struct worker *, int, char *, size_t, json_t *,
-		     const char *, const char *);
+		     const char *, const char *, int);
 void		 ws_set_cfg(struct cfg *);
 void		 ws_sum_metrics(struct metrics *);
 size_t		 ws_sessions(void);

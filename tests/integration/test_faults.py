@@ -214,9 +214,13 @@ class Faults(harness.GatewayTest):
         be = self.backend(gw)
         c = self.connect(gw)
         sid = be.wait_open()["socketId"]
+        since = gw.log_size()
         be.stop()
         be.clear()
-        time.sleep(0.3)
+        # Frames written to a backend that died unread are lost with it:
+        # send only once the gateway knows the backend is gone.
+        gw.wait_log(r"worker 0: backend connection lost", since=since)
+        gw.wait_log(r"worker 1: backend connection lost", since=since)
         sent = ["late %d" % i for i in range(20)]
         c.send_many(sent)
         gw.signal(signal.SIGTERM)
