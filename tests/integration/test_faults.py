@@ -214,6 +214,7 @@ class Faults(harness.GatewayTest):
         be = self.backend(gw)
         c = self.connect(gw)
         sid = be.wait_open()["socketId"]
+        be.wait_conns(2)
         since = gw.log_size()
         be.stop()
         be.clear()
