@@ -993,7 +993,14 @@ ws_start(struct cfg *cfg, char **cause)
 		n = ncpu < 1 ? 1 : ncpu > WSG_MAX_WORKERS ? WSG_MAX_WORKERS :
 		    (int)ncpu;
 	}
-	lws_set_log_level(LLL_ERR | LLL_WARN, log_lws_cb);
+	/*
+	 * lws formats its log lines in one buffer for the whole process
+	 * (LWS_MAX_SMP is 1), so two workers logging at once can mix their
+	 * lines; and it logs every adoption as an error. Its lines are only
+	 * wanted when debugging.
+	 */
+	lws_set_log_level(log_debug_enabled() ? LLL_ERR | LLL_WARN : 0,
+	    log_lws_cb);
 
 	ws_start_cfg = cfg_ref(cfg);
 	ws_workers = xcalloc((size_t)n, sizeof *ws_workers);
