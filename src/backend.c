@@ -26,6 +26,8 @@ static const char *const backend_err_names[BACKEND_ERR_MAX] = {
 };
 
 static void	backend_retry_cb(lws_sorted_usec_list_t *);
+static int	backend_admit(struct worker *, enum backend_ev);
+static void	backend_queued(struct worker *);
 
 void
 backend_init(struct worker *w)
@@ -194,21 +196,63 @@ int
 backend_emit(struct worker *w, enum backend_ev kind, json_t *ev)
 {
 	struct backend_link	*bl = &w->w_backend;
-	size_t			 limit = w->w_cfg->c_queue_bytes;
 
-	if (buf_used(&bl->bl_out) > 2 * limit) {
-		if (kind == BACKEND_EV_MESSAGE)
-			METRICS_INC(&w->w_metrics, msgs_dropped_queue_full);
+	if (!backend_admit(w, kind))
 		return (-1);
-	}
 	backend_queue(bl, kind, ev, bl->bl_framing);
-	if (buf_used(&bl->bl_out) > limit && !bl->bl_paused) {
+	backend_queued(w);
+	return (0);
+}
+
+/*
+ * Queue a message event, built from the socket's event head (jansson's
+ * own text for everything but the data) and the message: the hot path
+ * encodes no JSON object per message.
+ */
+int
+backend_emit_message(struct worker *w, const char *head, size_t headlen,
+    const void *data, size_t len, int binary)
+{
+	struct backend_link	*bl = &w->w_backend;
+	struct backend_rec	 rec;
+	size_t			 before = buf_used(&bl->bl_out);
+
+	if (!backend_admit(w, BACKEND_EV_MESSAGE))
+		return (-1);
+	frame_message(bl->bl_framing, &bl->bl_out, head, headlen, data, len,
+	    binary);
+	memset(&rec, 0, sizeof rec);
+	rec.r_len = buf_used(&bl->bl_out) - before;
+	rec.r_kind = BACKEND_EV_MESSAGE;
+	buf_add(&bl->bl_recs, &rec, sizeof rec);
+	bl->bl_queued_msgs++;
+	backend_queued(w);
+	return (0);
+}
+
+/* May an event be queued? Past twice queue_bytes, client messages drop. */
+static int
+backend_admit(struct worker *w, enum backend_ev kind)
+{
+	if (buf_used(&w->w_backend.bl_out) <= 2 * w->w_cfg->c_queue_bytes)
+		return (1);
+	if (kind == BACKEND_EV_MESSAGE)
+		METRICS_INC(&w->w_metrics, msgs_dropped_queue_full);
+	return (0);
+}
+
+/* An event was queued: stop reading clients past queue_bytes; write. */
+static void
+backend_queued(struct worker *w)
+{
+	struct backend_link	*bl = &w->w_backend;
+
+	if (buf_used(&bl->bl_out) > w->w_cfg->c_queue_bytes && !bl->bl_paused) {
 		bl->bl_paused = 1;
 		ws_pause(w, 1);
 	}
 	if (bl->bl_state == BACKEND_UP)
 		lws_callback_on_writable(bl->bl_wsi);
-	return (0);
 }
 
 /*

@@ -12,34 +12,116 @@
 
 #define FRAME_PREFIX	4
 
+static int	frame_dump_cb(const char *, size_t, void *);
+
 /* Append obj, compact JSON, as one frame. Return 0, or -1 if unencodable. */
 int
 frame_encode(enum framing framing, const json_t *obj, struct buf *out)
 {
 	unsigned char	*p;
-	size_t		 room = 256, n, pre;
+	size_t		 start = buf_used(out), n;
 
-	pre = framing == FRAMING_LENGTH_PREFIXED ? FRAME_PREFIX : 0;
-	for (;;) {
-		p = buf_reserve(out, pre + room + 1);
-		n = json_dumpb(obj, (char *)p + pre, room, JSON_COMPACT);
-		if (n == 0)
-			return (-1);
-		if (n <= room)
-			break;
-		room = n;
+	if (framing == FRAMING_LENGTH_PREFIXED)
+		buf_add(out, "\0\0\0\0", FRAME_PREFIX);
+	if (json_dump_callback(obj, frame_dump_cb, out, JSON_COMPACT) == -1) {
+		out->b_len = out->b_off + start;
+		return (-1);
 	}
-	if (framing == FRAMING_LENGTH_PREFIXED) {
-		if (n > UINT32_MAX)
-			return (-1);
-		p[0] = (unsigned char)(n >> 24);
-		p[1] = (unsigned char)(n >> 16);
-		p[2] = (unsigned char)(n >> 8);
-		p[3] = (unsigned char)n;
-	} else
-		p[n] = '\n';	/* compact JSON never holds a raw newline */
-	buf_commit(out, pre + n + (framing == FRAMING_NDJSON));
+	if (framing == FRAMING_NDJSON) {
+		/* Compact JSON never holds a raw newline. */
+		buf_add(out, "\n", 1);
+		return (0);
+	}
+	n = buf_used(out) - start - FRAME_PREFIX;
+	if (n > UINT32_MAX) {
+		out->b_len = out->b_off + start;
+		return (-1);
+	}
+	p = (unsigned char *)buf_data(out) + start;
+	p[0] = (unsigned char)(n >> 24);
+	p[1] = (unsigned char)(n >> 16);
+	p[2] = (unsigned char)(n >> 8);
+	p[3] = (unsigned char)n;
 	return (0);
+}
+
+/* jansson's writer for frame_json_string's slow path. */
+static int
+frame_dump_cb(const char *p, size_t len, void *arg)
+{
+	buf_add(arg, p, len);
+	return (0);
+}
+
+/*
+ * Append text (valid UTF-8) as a JSON string, quotes included, exactly as
+ * jansson writes it with JSON_COMPACT. Most text needs no escape and is
+ * copied; anything else is written by jansson.
+ */
+void
+frame_json_string(struct buf *out, const char *text, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)text;
+	unsigned char		*o;
+	size_t			 i;
+	json_t			*s;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\')
+			break;
+	}
+	if (i == len) {
+		o = buf_reserve(out, len + 2);
+		o[0] = '"';
+		memcpy(o + 1, text, len);
+		o[len + 1] = '"';
+		buf_commit(out, len + 2);
+		return;
+	}
+	if ((s = json_stringn_nocheck(text, len)) == NULL)
+		fatalx("%s: json_stringn_nocheck", __func__);
+	json_dump_callback(s, frame_dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(s);
+}
+
+/*
+ * Append a message event as one frame: head is the event as jansson wrote
+ * it up to and including "data": (see ws.c), data the client's message,
+ * base64-encoded when binary.
+ */
+void
+frame_message(enum framing framing, struct buf *out, const char *head,
+    size_t headlen, const void *data, size_t len, int binary)
+{
+	static const char	 bin_tail[] = ",\"binary\":true}";
+	size_t			 start = buf_used(out), n, b64len;
+	unsigned char		*p;
+
+	if (framing == FRAMING_LENGTH_PREFIXED)
+		buf_add(out, "\0\0\0\0", FRAME_PREFIX);
+	buf_add(out, head, headlen);
+	if (binary) {
+		b64len = b64_encoded_len(len);
+		p = buf_reserve(out, b64len + 2);
+		p[0] = '"';
+		b64_encode(data, len, (char *)p + 1);
+		p[b64len + 1] = '"';
+		buf_commit(out, b64len + 2);
+		buf_add(out, bin_tail, sizeof bin_tail - 1);
+	} else {
+		frame_json_string(out, data, len);
+		buf_add(out, "}", 1);
+	}
+	if (framing == FRAMING_NDJSON) {
+		buf_add(out, "\n", 1);
+		return;
+	}
+	n = buf_used(out) - start - FRAME_PREFIX;
+	p = (unsigned char *)buf_data(out) + start;
+	p[0] = (unsigned char)(n >> 24);
+	p[1] = (unsigned char)(n >> 16);
+	p[2] = (unsigned char)(n >> 8);
+	p[3] = (unsigned char)n;
 }
 
 void

@@ -263,6 +263,7 @@ ws_session_free(struct session *s)
 	}
 	buf_free(&s->s_rx);
 	buf_free(&s->s_out);
+	free(s->s_evhead);
 	json_decref(s->s_ctx);
 	cfg_free(s->s_cfg);
 	free(s->s_head);
@@ -317,34 +318,45 @@ ws_emit_close(struct session *s)
 	json_decref(ev);
 }
 
+/*
+ * The text every message event of a session starts with, as jansson writes
+ * the event: {"type":"message","socketId":...,"context":{...},"data":
+ * Made once, at the first message, and reused for each.
+ */
+static void
+ws_make_evhead(struct session *s)
+{
+	static const char	 tail[] = "\"\"}";
+	json_t			*ev;
+	char			*text;
+	size_t			 len;
+
+	ev = json_pack("{s:s, s:s, s:O, s:s}", "type", "message", "socketId",
+	    s->s_id, "context", s->s_ctx, "data", "");
+	if (ev == NULL || (text = json_dumps(ev, JSON_COMPACT)) == NULL)
+		fatalx("%s: cannot encode an event", __func__);
+	json_decref(ev);
+	len = strlen(text);
+	if (len < sizeof tail || strcmp(text + len - (sizeof tail - 1), tail))
+		fatalx("%s: unexpected event text", __func__);
+	text[len - (sizeof tail - 1)] = '\0';
+	s->s_evhead = text;
+	s->s_evheadlen = len - (sizeof tail - 1);
+}
+
 /* Forward the message reassembled in s_rx to the backend. */
 static void
 ws_emit_message(struct session *s)
 {
 	struct worker	*w = s->s_worker;
-	const char	*data = (const char *)buf_data(&s->s_rx);
 	size_t		 len = buf_used(&s->s_rx);
-	char		*b64 = NULL;
-	json_t		*ev;
 
 	METRICS_INC(&w->w_metrics, msgs_in);
 	METRICS_ADD(&w->w_metrics, msgs_in_bytes, len);
-	if (s->s_rx_binary) {
-		b64 = xmalloc(b64_encoded_len(len) + 1);
-		b64_encode(data, len, b64);
-		ev = json_pack("{s:s, s:s, s:O, s:s%, s:b}", "type", "message",
-		    "socketId", s->s_id, "context", s->s_ctx, "data", b64,
-		    b64_encoded_len(len), "binary", 1);
-	} else {
-		ev = json_pack("{s:s, s:s, s:O, s:s%}", "type", "message",
-		    "socketId", s->s_id, "context", s->s_ctx, "data", data,
-		    len);
-	}
-	if (ev == NULL)
-		fatalx("%s: json_pack failed", __func__);
-	backend_emit(w, BACKEND_EV_MESSAGE, ev);
-	json_decref(ev);
-	free(b64);
+	if (s->s_evhead == NULL)
+		ws_make_evhead(s);
+	backend_emit_message(w, s->s_evhead, s->s_evheadlen, buf_data(&s->s_rx),
+	    len, s->s_rx_binary);
 }
 
 /*

@@ -37,6 +37,8 @@ struct session {
 	char			 s_peer[INET6_ADDRSTRLEN];
 	struct cfg		*s_cfg;		/* its limits; a reference */
 	json_t			*s_ctx;
+	char			*s_evhead;	/* message event up to "data": */
+	size_t			 s_evheadlen;
 	struct worker		*s_worker;
 	struct lws		*s_wsi;
 	enum sess_state		 s_state;
@@ -189,6 +191,8 @@ void		 backend_init(struct worker *);
 void		 backend_free(struct worker *);
 void		 backend_start(struct worker *);
 int		 backend_emit(struct worker *, enum backend_ev, json_t *);
+int		 backend_emit_message(struct worker *, const char *, size_t,
+		     const void *, size_t, int);
 uint64_t	 backend_queued_msgs(struct worker *);
 int		 backend_idle(struct worker *);
 void		 backend_error(struct worker *, enum backend_err, const char *,

@@ -271,6 +271,9 @@ struct frame_dec {
 	size_t		 fd_pending;	/* bytes of the frame just returned */
 };
 int		 frame_encode(enum framing, const json_t *, struct buf *);
+void		 frame_json_string(struct buf *, const char *, size_t);
+void		 frame_message(enum framing, struct buf *, const char *, size_t,
+		     const void *, size_t, int);
 void		 frame_dec_init(struct frame_dec *, enum framing, size_t);
 void		 frame_dec_free(struct frame_dec *);
 void		 frame_dec_feed(struct frame_dec *, const void *, size_t);

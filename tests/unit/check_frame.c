@@ -52,6 +52,94 @@ next(struct frame_dec *d)
 
 /* frame_encode */
 
+/* What jansson writes for text as a JSON string. */
+static char *
+jansson_string(const char *text, size_t len)
+{
+	json_t	*j = json_stringn(text, len);
+	char	*out;
+
+	ck_assert_ptr_nonnull(j);
+	out = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	return (out);
+}
+
+static void
+check_json_string(const char *text, size_t len)
+{
+	struct buf	 b;
+	char		*want = jansson_string(text, len);
+
+	buf_init(&b);
+	frame_json_string(&b, text, len);
+	ck_assert_uint_eq(buf_used(&b), strlen(want));
+	ck_assert_mem_eq(buf_data(&b), want, strlen(want));
+	free(want);
+	buf_free(&b);
+}
+
+START_TEST(json_string_same_as_jansson)
+{
+	static const char *const samples[] = {
+		"", "plain ascii", "quote\" back\\slash", "tab\tnl\ncr\r",
+		"\xc3\xa9t\xc3\xa9", "\xe2\x80\xa8 line sep", "\xf0\x9f\x98\x80",
+		"</script>", "del\x7f", "\x01\x1f ctrl"
+	};
+	char	 one;
+	size_t	 i;
+
+	for (i = 0; i < sizeof samples / sizeof *samples; i++)
+		check_json_string(samples[i], strlen(samples[i]));
+	for (i = 0; i < 0x80; i++) {
+		one = (char)i;
+		check_json_string(&one, 1);
+	}
+}
+END_TEST
+
+START_TEST(message_frame_parses_to_the_event)
+{
+	static const char	 head[] = "{\"type\":\"message\",\"socketId\":"
+	    "\"abc\",\"context\":{\"k\":1},\"data\":";
+	struct buf		 b;
+	json_t			*ev;
+	const char		*f;
+	size_t			 flen;
+	struct frame_dec	 d;
+	int			 framing;
+
+	for (framing = 0; framing < 2; framing++) {
+		buf_init(&b);
+		frame_message((enum framing)framing, &b, head, sizeof head - 1,
+		    "hi \"x\"\n", 7, 0);
+		frame_message((enum framing)framing, &b, head, sizeof head - 1,
+		    "\x00\xff", 2, 1);
+		frame_dec_init(&d, (enum framing)framing, 4096);
+		frame_dec_feed(&d, buf_data(&b), buf_used(&b));
+		ck_assert_int_eq(frame_dec_next(&d, &f, &flen), FRAME_OK);
+		ev = json_loadb(f, flen, 0, NULL);
+		ck_assert_ptr_nonnull(ev);
+		ck_assert_str_eq(json_string_value(json_object_get(ev, "data")),
+		    "hi \"x\"\n");
+		ck_assert_ptr_null(json_object_get(ev, "binary"));
+		ck_assert_int_eq(json_integer_value(json_object_get(
+		    json_object_get(ev, "context"), "k")), 1);
+		json_decref(ev);
+		ck_assert_int_eq(frame_dec_next(&d, &f, &flen), FRAME_OK);
+		ev = json_loadb(f, flen, 0, NULL);
+		ck_assert_ptr_nonnull(ev);
+		ck_assert_str_eq(json_string_value(json_object_get(ev, "data")),
+		    "AP8=");
+		ck_assert(json_is_true(json_object_get(ev, "binary")));
+		json_decref(ev);
+		ck_assert_int_eq(frame_dec_next(&d, &f, &flen), FRAME_MORE);
+		frame_dec_free(&d);
+		buf_free(&b);
+	}
+}
+END_TEST
+
 START_TEST(encode_length_prefixed_prefix_exact)
 {
 	struct buf	 b;
@@ -716,6 +804,8 @@ frame_suite(void)
 	TCase	*tc;
 
 	tc = tcase_create("encode");
+	tcase_add_test(tc, json_string_same_as_jansson);
+	tcase_add_test(tc, message_frame_parses_to_the_event);
 	tcase_add_test(tc, encode_length_prefixed_prefix_exact);
 	tcase_add_test(tc, encode_ndjson_one_line);
 	tcase_add_test(tc, encode_ndjson_large);
