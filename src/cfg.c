@@ -129,6 +129,8 @@ static const struct cfg_key cfg_keys[] = {
 	K("websocket", "ping_interval", CFG_DURATION, 0, 65535, 30, NULL,
 	    c_ping_interval),
 	K("websocket", "compression", CFG_BOOL, 0, 1, 0, NULL, c_compression),
+	K("websocket", "rx_buffer_bytes", CFG_SIZE, 128, 65536, 1024, NULL,
+	    c_rx_buffer_bytes),
 
 	KE("log", "level", log_level_names, "info", c_log_level),
 };
@@ -801,6 +803,8 @@ cfg_restart_keys(const struct cfg *old, const struct cfg *new)
 	    "backend.framing");
 	CFG_CHANGED(old->c_compression != new->c_compression,
 	    "websocket.compression");
+	CFG_CHANGED(old->c_rx_buffer_bytes != new->c_rx_buffer_bytes,
+	    "websocket.rx_buffer_bytes");
 #undef CFG_CHANGED
 	return (out);
 }

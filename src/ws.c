@@ -30,6 +30,11 @@
 #define WS_TICK_US		(50 * LWS_US_PER_MS)
 /* Bytes of ready-made frames handed to lws in one write. */
 #define WS_WRITE_BATCH		65536
+/*
+ * lws's per-thread buffer: what one read from the backend link can take.
+ * Client connections have their own, websocket.rx_buffer_bytes each.
+ */
+#define WS_THREAD_BUFFER	65536
 
 static struct worker	*ws_workers;
 static int		 ws_n;
@@ -876,11 +881,12 @@ ws_protocols(const struct cfg *cfg)
 
 	p = xcalloc(cfg->c_nsubprotocols + 3, sizeof *p);
 	/* First: lws binds it when the client asks for no subprotocol. */
-	p[n].name = WS_PROTOCOL;
-	p[n++].callback = ws_client_cb;
-	for (i = 0; i < cfg->c_nsubprotocols; i++) {
-		p[n].name = cfg->c_subprotocols[i];
-		p[n++].callback = ws_client_cb;
+	for (i = 0; i <= cfg->c_nsubprotocols; i++) {
+		p[n].name = i == 0 ? WS_PROTOCOL : cfg->c_subprotocols[i - 1];
+		p[n].callback = ws_client_cb;
+		p[n].rx_buffer_size = cfg->c_rx_buffer_bytes;
+		/* Else lws cuts each send() to rx_buffer_size. */
+		p[n++].tx_packet_size = WS_WRITE_BATCH;
 	}
 	p[n].name = WS_BACKEND_PROTOCOL;
 	p[n++].callback = backend_cb;
@@ -908,6 +914,7 @@ ws_create_context(struct worker *w)
 	info.foreign_loops = loops;
 	info.user = w;
 	info.max_http_header_data = WS_LWS_HEADER_DATA;
+	info.pt_serv_buf_size = WS_THREAD_BUFFER;
 	info.protocols = w->w_protocols;
 	info.vhost_name = "wsgated";
 	ws_set_idle_policy(w);

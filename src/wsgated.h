@@ -183,6 +183,7 @@ struct cfg {
 
 	double		 c_ping_interval;
 	int		 c_compression;
+	size_t		 c_rx_buffer_bytes;
 
 	enum log_level	 c_log_level;
 };
