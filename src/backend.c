@@ -402,6 +402,8 @@ backend_down(struct worker *w)
 	    w->w_cfg->c_max_frame_bytes);
 	bl->bl_state = BACKEND_DOWN;
 	bl->bl_wsi = NULL;
+	if (w->w_destroying)
+		return;		/* wsgated closed it: stopping */
 	METRICS_INC(&w->w_metrics, backend_disconnects);
 	log_warnx("worker %d: backend connection lost, %zu bytes queued",
 	    w->w_index, buf_used(&bl->bl_out));
@@ -499,8 +501,9 @@ backend_handle(struct worker *w, const char *frame, size_t len)
 	const char	*t;
 
 	METRICS_INC(&w->w_metrics, backend_frames_in);
-	cmd = json_loadb(frame, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-	    &err);
+	/* A text message may hold U+0000: a send must be able to as well. */
+	cmd = json_loadb(frame, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
+	    JSON_ALLOW_NUL, &err);
 	if (cmd == NULL) {
 		char *esc = log_escape(frame, len, 48);
 

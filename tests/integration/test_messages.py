@@ -94,6 +94,14 @@ class MessageTests:
         r.send_frame(OP_CONT, b"ted", fin=True)
         self.assertEqual(self.be.wait_messages(sid, 1)[0]["data"], "fragmented")
 
+    def test_text_with_nul_echoed(self):
+        # U+0000 is valid text: the gateway forwards it as \u0000 and must
+        # take it back in a send.
+        c, sid = self.open_client()
+        c.send("a\x00b")
+        self.assertEqual(c.recv(), "a\x00b")
+        self.assertEqual(self.be.wait_messages(sid, 1)[0]["data"], "a\x00b")
+
     def test_ping_answered_with_pong(self):
         r, sid = self.open_raw()
         r.send_frame(OP_PING, b"are you there")
