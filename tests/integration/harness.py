@@ -334,13 +334,17 @@ class Gateway:
         host = "[%s]" % self.host if ":" in self.host else self.host
         return "ws://%s:%d/ws" % (host, self.port)
 
+    # Run in the child before exec (e.g. to lower its file limit).
+    preexec_fn = None
+
     def start(self, timeout=TIMEOUT):
         """Start the daemon and wait until its port accepts connections."""
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
                 [WSGATED, "-f", "-vv", "-c", self.conf_path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=self.preexec_fn)
         finally:
             log.close()
         self.returncode = None
@@ -1243,29 +1247,6 @@ class HookedGateway(Gateway):
     def __init__(self, config=None, preexec_fn=None, **kw):
         self.preexec_fn = preexec_fn
         super().__init__(config, **kw)
-
-    def start(self, timeout=TIMEOUT):
-        log = open(self.log_path, "ab")
-        try:
-            self.proc = subprocess.Popen(
-                [WSGATED, "-f", "-vv", "-c", self.conf_path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=self.preexec_fn)
-        finally:
-            log.close()
-        self.returncode = None
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                self.returncode = self.proc.returncode
-                raise RuntimeError("wsgated exited with %d during startup:\n%s"
-                                   % (self.returncode, self.log_tail()))
-            if self._probe():
-                return
-            if time.monotonic() >= deadline:
-                raise RuntimeError("wsgated did not listen on port %d within %.0f s:\n%s"
-                                   % (self.port, timeout, self.log_tail()))
-            time.sleep(0.02)
 
 
 def adopt_gateway(test, gw):
