@@ -201,13 +201,22 @@ ws_new_id(struct worker *w, char id[WSG_ID_LEN + 1])
 	while (ws_owner(id, WSG_ID_LEN) != w);
 }
 
+/*
+ * Post work to a worker. Only a post to an empty inbox wakes it: the
+ * worker drains the whole inbox when it wakes, so a post that finds items
+ * waiting is covered by the wake-up the first of them asked for.
+ */
 void
 ws_post(struct worker *w, struct inbox_item *it)
 {
+	int	 wake;
+
 	pthread_mutex_lock(&w->w_lock);
+	wake = TAILQ_EMPTY(&w->w_inbox);
 	TAILQ_INSERT_TAIL(&w->w_inbox, it, i_entry);
 	pthread_mutex_unlock(&w->w_lock);
-	lws_cancel_service(w->w_lws);
+	if (wake)
+		lws_cancel_service(w->w_lws);
 }
 
 /*

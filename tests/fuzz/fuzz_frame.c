@@ -41,6 +41,7 @@ struct fuzz_events {
 static struct fuzz_events	 fuzz_ref, fuzz_chunked, fuzz_whole;
 
 int	LLVMFuzzerInitialize(int *, char ***);
+static void	fuzz_json_string(const uint8_t *, size_t);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static uint64_t
@@ -384,6 +385,35 @@ fuzz_codecs(const uint8_t *data, size_t size)
 		    a, b);
 		abort();
 	}
+	if (a)
+		fuzz_json_string(data, size);
+}
+
+/*
+ * frame_json_string, which copies text that needs no escape, must write
+ * exactly what jansson writes for the same text.
+ */
+static void
+fuzz_json_string(const uint8_t *data, size_t size)
+{
+	struct buf	 b;
+	json_t		*j;
+	char		*want;
+
+	if ((j = json_stringn((const char *)data, size)) == NULL)
+		return;
+	want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	buf_init(&b);
+	frame_json_string(&b, (const char *)data, size);
+	if (want == NULL || buf_used(&b) != strlen(want) ||
+	    memcmp(buf_data(&b), want, buf_used(&b)) != 0) {
+		fprintf(stderr, "fuzz_frame: frame_json_string differs from "
+		    "jansson\n");
+		abort();
+	}
+	free(want);
+	buf_free(&b);
 }
 
 int
