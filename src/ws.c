@@ -30,6 +30,8 @@
 #define WS_TICK_US		(50 * LWS_US_PER_MS)
 /* Bytes of ready-made frames handed to lws in one write. */
 #define WS_WRITE_BATCH		65536
+/* How long a close waits for the client to take what is queued. */
+#define WS_CLOSE_GRACE_SECS	10
 /*
  * lws's per-thread buffer: what one read from the backend link can take.
  * Client connections have their own, websocket.rx_buffer_bytes each.
@@ -302,6 +304,13 @@ ws_session_close(struct session *s, int code, const char *reason, int flush)
 	snprintf(s->s_close_reason, sizeof s->s_close_reason, "%s", reason);
 	buf_reset(&s->s_rx);
 	lws_callback_on_writable(s->s_wsi);
+	/*
+	 * A client that does not read never makes its socket writable: give
+	 * the close frame (and, with flush, what is queued) a while, then
+	 * drop the connection. A slow consumer gets no while at all.
+	 */
+	lws_set_timeout(s->s_wsi, PENDING_TIMEOUT_CLOSE_SEND,
+	    code == WSG_CLOSE_POLICY ? 1 : WS_CLOSE_GRACE_SECS);
 }
 
 json_t *
