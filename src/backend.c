@@ -276,12 +276,9 @@ backend_hello(struct worker *w)
 	memset(&pre, 0, sizeof pre);
 	buf_init(&pre.bl_out);
 	buf_init(&pre.bl_recs);
-	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
-		for (s = w->w_sessions.sm_buckets[i]; s != NULL;
-		    s = s->s_hnext) {
-			s->s_open_queued = 0;
-			n++;
-		}
+	SESSMAP_FOREACH(s, &w->w_sessions, i) {
+		s->s_open_queued = 0;
+		n++;
 	}
 	for (off = 0; off < buf_used(&bl->bl_recs); off += sizeof rec) {
 		memcpy(&rec, buf_data(&bl->bl_recs) + off, sizeof rec);
@@ -295,16 +292,12 @@ backend_hello(struct worker *w)
 	    (json_int_t)n);
 	backend_queue(&pre, BACKEND_EV_HELLO, ev, bl->bl_framing);
 	json_decref(ev);
-	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
-		for (s = w->w_sessions.sm_buckets[i]; s != NULL;
-		    s = s->s_hnext) {
-			if (s->s_open_queued)
-				continue;
-			ev = ws_open_event(s);
-			backend_queue(&pre, BACKEND_EV_OPEN, ev,
-			    bl->bl_framing);
-			json_decref(ev);
-		}
+	SESSMAP_FOREACH(s, &w->w_sessions, i) {
+		if (s->s_open_queued)
+			continue;
+		ev = ws_open_event(s);
+		backend_queue(&pre, BACKEND_EV_OPEN, ev, bl->bl_framing);
+		json_decref(ev);
 	}
 	buf_add(&pre.bl_out, buf_data(&bl->bl_out), buf_used(&bl->bl_out));
 	buf_add(&pre.bl_recs, buf_data(&bl->bl_recs), buf_used(&bl->bl_recs));

@@ -129,10 +129,8 @@ ws_pause(struct worker *w, int pause)
 	w->w_paused = pause;
 	log_debug("worker %d: %s reading from clients", w->w_index,
 	    pause ? "backend queue full, stop" : "backend queue drained, resume");
-	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
-		for (s = w->w_sessions.sm_buckets[i]; s != NULL; s = s->s_hnext)
-			lws_rx_flow_control(s->s_wsi, !pause);
-	}
+	SESSMAP_FOREACH(s, &w->w_sessions, i)
+		lws_rx_flow_control(s->s_wsi, !pause);
 }
 
 size_t
@@ -311,6 +309,17 @@ ws_session_close(struct session *s, int code, const char *reason, int flush)
 	 */
 	lws_set_timeout(s->s_wsi, PENDING_TIMEOUT_CLOSE_SEND,
 	    code == WSG_CLOSE_POLICY ? 1 : WS_CLOSE_GRACE_SECS);
+}
+
+/* Close every session of w with code and reason. */
+static void
+ws_close_all(struct worker *w, int code, const char *reason)
+{
+	struct session	*s;
+	size_t		 i;
+
+	SESSMAP_FOREACH(s, &w->w_sessions, i)
+		ws_session_close(s, code, reason, 0);
 }
 
 json_t *
@@ -707,17 +716,9 @@ ws_stop_check_cb(lws_sorted_usec_list_t *sul)
 static void
 ws_begin_stop(struct worker *w, int timeout_ms)
 {
-	struct session	*s;
-	size_t		 i;
-
 	w->w_stopping = 1;
 	w->w_stop_deadline = ctx_now_ms() + timeout_ms;
-	for (i = 0; i <= w->w_sessions.sm_mask; i++) {
-		for (s = w->w_sessions.sm_buckets[i]; s != NULL;
-		    s = s->s_hnext)
-			ws_session_close(s, WSG_CLOSE_GOING_AWAY,
-			    "going away", 0);
-	}
+	ws_close_all(w, WSG_CLOSE_GOING_AWAY, "going away");
 	lws_sul_schedule(w->w_lws, 0, &w->w_stop_timer, ws_stop_check_cb, 1);
 }
 
@@ -963,8 +964,6 @@ static void
 ws_tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct worker	*w = lws_container_of(sul, struct worker, w_tick);
-	struct session	*s;
-	size_t		 i;
 
 	/* backend.down_action "close": the backend is gone for too long. */
 	if (w->w_cfg->c_down_action == DOWN_CLOSE &&
@@ -973,12 +972,7 @@ ws_tick_cb(lws_sorted_usec_list_t *sul)
 		log_warnx("worker %d: backend down for %g s, closing %zu "
 		    "sockets with 1013", w->w_index, w->w_cfg->c_down_timeout,
 		    w->w_sessions.sm_count);
-		for (i = 0; i <= w->w_sessions.sm_mask; i++) {
-			for (s = w->w_sessions.sm_buckets[i]; s != NULL;
-			    s = s->s_hnext)
-				ws_session_close(s, WSG_CLOSE_TRY_AGAIN,
-				    "backend unavailable", 0);
-		}
+		ws_close_all(w, WSG_CLOSE_TRY_AGAIN, "backend unavailable");
 	}
 	lws_sul_schedule(w->w_lws, 0, &w->w_tick, ws_tick_cb, WS_TICK_US);
 }

@@ -174,6 +174,14 @@ struct worker {
 	lws_sorted_usec_list_t	 w_tick;
 };
 
+/*
+ * Every session in a sessmap; s must not leave the map inside the loop.
+ * break only leaves the bucket: use it not.
+ */
+#define SESSMAP_FOREACH(s, sm, i)					\
+	for ((i) = 0; (i) <= (sm)->sm_mask; (i)++)			\
+		for ((s) = (sm)->sm_buckets[i]; (s) != NULL; (s) = (s)->s_hnext)
+
 /* ws.c */
 struct worker	*ws_owner(const char *, size_t);
 void		 ws_post(struct worker *, struct inbox_item *);
