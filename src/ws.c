@@ -279,6 +279,8 @@ ws_session_free(struct session *s)
 	buf_free(&s->s_out);
 	free(s->s_evhead);
 	json_decref(s->s_ctx);
+	free(s->s_ctxtext);
+	free(s->s_close_reason);
 	cfg_free(s->s_cfg);
 	free(s->s_head);
 	iplimit_release(s->s_peer);
@@ -291,6 +293,30 @@ ws_session_free(struct session *s)
  * Close a session from this side with code and reason. With flush, the
  * messages already queued for the client go first.
  */
+/*
+ * The close reason, kept only by sessions that have one: most never do,
+ * and a fixed array would cost each of them 124 bytes.
+ */
+static void
+ws_set_reason(struct session *s, const char *reason, size_t len)
+{
+	free(s->s_close_reason);
+	s->s_close_reason = NULL;
+	if (len > WSG_CLOSE_REASON_MAX)
+		len = WSG_CLOSE_REASON_MAX;
+	if (len > 0) {
+		s->s_close_reason = xmalloc(len + 1);
+		memcpy(s->s_close_reason, reason, len);
+		s->s_close_reason[len] = '\0';
+	}
+}
+
+static const char *
+ws_reason(const struct session *s)
+{
+	return (s->s_close_reason != NULL ? s->s_close_reason : "");
+}
+
 static void
 ws_session_close(struct session *s, int code, const char *reason, int flush)
 {
@@ -299,7 +325,7 @@ ws_session_close(struct session *s, int code, const char *reason, int flush)
 	s->s_state = SESS_CLOSING;
 	s->s_close_code = code;
 	s->s_close_flush = flush;
-	snprintf(s->s_close_reason, sizeof s->s_close_reason, "%s", reason);
+	ws_set_reason(s, reason, strlen(reason));
 	buf_reset(&s->s_rx);
 	lws_callback_on_writable(s->s_wsi);
 	/*
@@ -322,13 +348,28 @@ ws_close_all(struct worker *w, int code, const char *reason)
 		ws_session_close(s, code, reason, 0);
 }
 
+/* A new reference to the session's context. */
+static json_t *
+ws_ctx(struct session *s)
+{
+	json_t		*ctx;
+	json_error_t	 err;
+
+	if (s->s_ctx != NULL)
+		return (json_incref(s->s_ctx));
+	if ((ctx = json_loads(s->s_ctxtext, 0, &err)) == NULL)
+		fatalx("%s: %s", __func__, err.text);
+	return (ctx);
+}
+
 json_t *
 ws_open_event(struct session *s)
 {
-	return (json_pack("{s:s, s:s, s:O}", "type", "open", "socketId",
-	    s->s_id, "context", s->s_ctx));
+	return (json_pack("{s:s, s:s, s:o}", "type", "open", "socketId",
+	    s->s_id, "context", ws_ctx(s)));
 }
 
+/* Send the open event, then keep the context as text only. */
 static void
 ws_emit_open(struct session *s)
 {
@@ -336,6 +377,10 @@ ws_emit_open(struct session *s)
 
 	backend_emit(s->s_worker, BACKEND_EV_OPEN, ev);
 	json_decref(ev);
+	if ((s->s_ctxtext = json_dumps(s->s_ctx, JSON_COMPACT)) == NULL)
+		fatalx("%s: cannot encode a context", __func__);
+	json_decref(s->s_ctx);
+	s->s_ctx = NULL;
 }
 
 static void
@@ -343,9 +388,9 @@ ws_emit_close(struct session *s)
 {
 	json_t	*ev;
 
-	ev = json_pack("{s:s, s:s, s:i, s:s, s:O}", "type", "close",
+	ev = json_pack("{s:s, s:s, s:i, s:s, s:o}", "type", "close",
 	    "socketId", s->s_id, "code", s->s_close_code, "reason",
-	    s->s_close_reason, "context", s->s_ctx);
+	    ws_reason(s), "context", ws_ctx(s));
 	backend_emit(s->s_worker, BACKEND_EV_CLOSE, ev);
 	json_decref(ev);
 }
@@ -363,8 +408,8 @@ ws_make_evhead(struct session *s)
 	char			*text;
 	size_t			 len;
 
-	ev = json_pack("{s:s, s:s, s:O, s:s}", "type", "message", "socketId",
-	    s->s_id, "context", s->s_ctx, "data", "");
+	ev = json_pack("{s:s, s:s, s:o, s:s}", "type", "message", "socketId",
+	    s->s_id, "context", ws_ctx(s), "data", "");
 	if (ev == NULL || (text = json_dumps(ev, JSON_COMPACT)) == NULL)
 		fatalx("%s: cannot encode an event", __func__);
 	json_decref(ev);
@@ -509,8 +554,7 @@ ws_writeable(struct session *s, struct lws *wsi)
 	if (s->s_state == SESS_CLOSING && (!s->s_close_flush ||
 	    (TAILQ_EMPTY(&s->s_outq) && buf_used(&s->s_out) == 0))) {
 		lws_close_reason(wsi, (enum lws_close_status)s->s_close_code,
-		    (unsigned char *)s->s_close_reason,
-		    strlen(s->s_close_reason));
+		    (unsigned char *)ws_reason(s), strlen(ws_reason(s)));
 		return (-1);
 	}
 	if (buf_used(&s->s_out) > 0)
@@ -538,15 +582,13 @@ ws_peer_close(struct session *s, const unsigned char *in, size_t len)
 	s->s_peer_closed = 1;
 	if (len < 2) {
 		s->s_close_code = WSG_CLOSE_NO_STATUS;
-		s->s_close_reason[0] = '\0';
 		return;
 	}
 	s->s_close_code = in[0] << 8 | in[1];
 	rlen = len - 2 > WSG_CLOSE_REASON_MAX ? WSG_CLOSE_REASON_MAX : len - 2;
 	if (!utf8_valid(in + 2, rlen))
 		rlen = 0;
-	memcpy(s->s_close_reason, in + 2, rlen);
-	s->s_close_reason[rlen] = '\0';
+	ws_set_reason(s, (const char *)in + 2, rlen);
 }
 
 /* Deliver a message from the backend to a socket of this worker. */
@@ -868,7 +910,7 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return (0);
 		if (s->s_state == SESS_OPEN && !s->s_peer_closed) {
 			s->s_close_code = WSG_CLOSE_ABNORMAL;
-			s->s_close_reason[0] = '\0';
+			ws_set_reason(s, "", 0);
 		}
 		s->s_state = SESS_CLOSED;
 		sessmap_remove(&w->w_sessions, s);

@@ -36,7 +36,13 @@ struct session {
 	char			 s_id[WSG_ID_LEN + 1];
 	char			 s_peer[INET6_ADDRSTRLEN];
 	struct cfg		*s_cfg;		/* its limits; a reference */
+	/*
+	 * The context: a json_t until the open event is out, then only
+	 * its text, a seventh of the memory, read again for the few events
+	 * that carry it (ws_ctx).
+	 */
 	json_t			*s_ctx;
+	char			*s_ctxtext;
 	char			*s_evhead;	/* message event up to "data": */
 	size_t			 s_evheadlen;
 	struct worker		*s_worker;
@@ -65,7 +71,7 @@ struct session {
 
 	/* How it ends: the close code and reason reported to the backend. */
 	int			 s_close_code;
-	char			 s_close_reason[WSG_CLOSE_REASON_MAX + 1];
+	char			*s_close_reason;	/* NULL: none */
 	int			 s_close_flush;	/* write s_outq first */
 	int			 s_peer_closed;
 	int			 s_open_queued;	/* backend_hello only */
