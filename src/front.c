@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -32,6 +33,7 @@
 #define FRONT_LINGER_BYTES	65536
 #define FRONT_MAX_LISTENERS	16
 #define FRONT_ACCEPT_PAUSE_SECS	1	/* after EMFILE */
+#define FRONT_DEFER_SECS	1	/* TCP_DEFER_ACCEPT: a silent client waits */
 
 enum front_state {
 	FRONT_READING,		/* reading the request head */
@@ -259,38 +261,53 @@ front_head(struct front_conn *c)
 	front_conn_free(c, 0);
 }
 
-static void
-front_read_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * Read what has arrived of the head, up to its end and not a byte more
+ * (the rest is libwebsockets'). Return 1 while more is needed; 0 once c
+ * is dealt with: handed off, answered or gone.
+ */
+static int
+front_read(struct front_conn *c)
 {
-	struct front_conn	*c = arg;
-	size_t			 max = c->fc_max;
-	ssize_t			 n, end;
+	size_t		 max = c->fc_max;
+	ssize_t		 n, end;
 
-	if (what & EV_TIMEOUT) {
-		front_respond(c, 408, "request head not received in time",
-		    NULL);
-		return;
-	}
-	n = recv(fd, c->fc_buf + c->fc_len, max - c->fc_len, MSG_PEEK);
+	n = recv(c->fc_fd, c->fc_buf + c->fc_len, max - c->fc_len, MSG_PEEK);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return (1);
 	if (n <= 0) {
 		/* Gone before finishing its head. */
 		front_conn_free(c, 1);
-		return;
+		return (0);
 	}
 	end = http_head_end(c->fc_buf, c->fc_len + (size_t)n, c->fc_len);
 	if (end != -1)
 		n = end - (ssize_t)c->fc_len;
-	if (recv(fd, c->fc_buf + c->fc_len, (size_t)n, 0) != n) {
+	if (recv(c->fc_fd, c->fc_buf + c->fc_len, (size_t)n, 0) != n) {
 		front_conn_free(c, 1);
-		return;
+		return (0);
 	}
 	c->fc_len += (size_t)n;
 	if (end != -1)
 		front_head(c);
 	else if (c->fc_len == max)
 		front_respond(c, 431, "request head too large", NULL);
+	else
+		return (1);
+	return (0);
+}
+
+static void
+front_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct front_conn	*c = arg;
+
+	if (what & EV_TIMEOUT) {
+		front_respond(c, 408, "request head not received in time",
+		    NULL);
+		return;
+	}
+	(void)front_read(c);
 }
 
 static void
@@ -345,6 +362,9 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	c->fc_counted = 1;
+	/* The listener defers accepts until data came: try the head now. */
+	if (!front_read(c))
+		return;
 	tv.tv_sec = (time_t)t;
 	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
 	event_add(c->fc_read, NULL);
@@ -385,7 +405,7 @@ static int
 front_bind_one(const struct addrinfo *ai, char **cause)
 {
 	char	 host[NI_MAXHOST], serv[NI_MAXSERV];
-	int	 fd, on = 1;
+	int	 fd, on = 1, defer = FRONT_DEFER_SECS;
 
 	if (front_nfds == FRONT_MAX_LISTENERS) {
 		xasprintf(cause, "more than %d listening addresses",
@@ -404,6 +424,11 @@ front_bind_one(const struct addrinfo *ai, char **cause)
 	/* "*" binds :: and 0.0.0.0 side by side. */
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+	/*
+	 * Wake up for a connection only once its request has started to
+	 * arrive: accept and read the head in one go.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
 	    listen(fd, FRONT_BACKLOG) == -1) {
 		xasprintf(cause, "cannot listen on [%s]:%s: %s", host, serv,

@@ -223,6 +223,21 @@ class Slowloris(harness.GatewayTest):
         c.send("after")
         self.assertEqual(c.recv(), "after")
 
+    def test_silent_client_408(self):
+        """A client that connects and sends nothing waits in the kernel
+        (TCP_DEFER_ACCEPT, about a second) and then has handshake_timeout
+        like any other: 408, not a connection held open."""
+        gw = self.gateway({"limits": {"handshake_timeout": 1}})
+        self.backend(gw)
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        self.addCleanup(s.close)
+        t0 = time.monotonic()
+        ok, data = closed_or_408(s, t0 + 5)
+        self.assertTrue(ok, data[:60])
+        self.assertIn(b" 408 ", data)
+        # Not before the timeout, and not much after defer + timeout.
+        self.assertGreater(time.monotonic() - t0, 0.9)
+
 
 # ---------------------------------------------------------------------------
 # EMFILE on accept
