@@ -416,29 +416,15 @@ backend_socket_id(json_t *cmd, size_t *len)
 	return (json_string_value(v));
 }
 
+/* Deliver a send: text as it is, or base64 to be decoded. */
 static void
-backend_cmd_send(struct worker *w, json_t *cmd)
+backend_send(struct worker *w, const char *id, size_t idlen, const char *s,
+    size_t len, int binary)
 {
-	json_t		*data = json_object_get(cmd, "data");
-	json_t		*bin = json_object_get(cmd, "binary");
 	struct outmsg	*o;
-	const char	*id, *s;
-	size_t		 idlen, len;
 	ssize_t		 n;
 
-	if ((id = backend_socket_id(cmd, &idlen)) == NULL) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "send without a "
-		    "string socketId");
-		return;
-	}
-	if (!json_is_string(data) || (bin != NULL && !json_is_boolean(bin))) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "send needs a string "
-		    "data and an optional boolean binary");
-		return;
-	}
-	s = json_string_value(data);
-	len = json_string_length(data);
-	if (json_is_true(bin)) {
+	if (binary) {
 		o = ws_outmsg_new(NULL, len / 4 * 3, 1);
 		if ((n = b64_decode(s, len, o->o_data + LWS_PRE)) == -1) {
 			free(o);
@@ -450,6 +436,56 @@ backend_cmd_send(struct worker *w, json_t *cmd)
 	} else
 		o = ws_outmsg_new(s, len, 0);
 	ws_deliver(w, id, idlen, o);
+}
+
+/*
+ * The fast path for a send read by cmd_scan_send. Return 0, with nothing
+ * done, if an escape leaves it to jansson after all.
+ */
+static int
+backend_send_fast(struct worker *w, const struct cmd_send *cs)
+{
+	struct outmsg	*o;
+	ssize_t		 n;
+
+	if (!cs->cs_escaped) {
+		backend_send(w, cs->cs_id, cs->cs_idlen, cs->cs_data,
+		    cs->cs_datalen, cs->cs_binary);
+		return (1);
+	}
+	if (cs->cs_binary)
+		return (0);
+	o = ws_outmsg_new(NULL, cs->cs_datalen, 0);
+	if ((n = jstr_unescape(cs->cs_data, cs->cs_datalen,
+	    (char *)o->o_data + LWS_PRE)) == -1) {
+		free(o);
+		return (0);
+	}
+	o->o_len = (size_t)n;
+	ws_deliver(w, cs->cs_id, cs->cs_idlen, o);
+	return (1);
+}
+
+static void
+backend_cmd_send(struct worker *w, json_t *cmd)
+{
+	json_t		*data = json_object_get(cmd, "data");
+	json_t		*bin = json_object_get(cmd, "binary");
+	const char	*id;
+	size_t		 idlen;
+
+	if ((id = backend_socket_id(cmd, &idlen)) == NULL) {
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "send without a "
+		    "string socketId");
+		return;
+	}
+	if (!json_is_string(data) || (bin != NULL && !json_is_boolean(bin))) {
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "send needs a string "
+		    "data and an optional boolean binary");
+		return;
+	}
+	backend_send(w, id, idlen, json_string_value(data),
+	    json_string_length(data), json_is_true(bin));
 }
 
 static void
@@ -489,11 +525,14 @@ backend_cmd_close(struct worker *w, json_t *cmd)
 static void
 backend_handle(struct worker *w, const char *frame, size_t len)
 {
+	struct cmd_send	 cs;
 	json_error_t	 err;
 	json_t		*cmd, *type;
 	const char	*t;
 
 	METRICS_INC(&w->w_metrics, backend_frames_in);
+	if (cmd_scan_send(frame, len, &cs) && backend_send_fast(w, &cs))
+		return;
 	/* A text message may hold U+0000: a send must be able to as well. */
 	cmd = json_loadb(frame, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
 	    JSON_ALLOW_NUL, &err);

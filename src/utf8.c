@@ -14,6 +14,9 @@ utf8_valid(const void *data, size_t len)
 	size_t			 n, i;
 
 	while (p < end) {
+		p += jstr_ascii_len(p, (size_t)(end - p));
+		if (p == end)
+			break;
 		c = *p;
 		if (c < 0x80) {
 			p++;

@@ -245,6 +245,22 @@ ssize_t		 b64_decode(const char *, size_t, void *);
 /* utf8.c */
 int		 utf8_valid(const void *, size_t);
 
+/* jstr.c */
+size_t		 jstr_plain_len(const void *, size_t);
+size_t		 jstr_ascii_len(const void *, size_t);
+ssize_t		 jstr_unescape(const char *, size_t, char *);
+
+/* cmd.c */
+struct cmd_send {
+	const char	*cs_id;		/* socketId, inside the frame */
+	size_t		 cs_idlen;
+	const char	*cs_data;	/* data as written, quotes excluded */
+	size_t		 cs_datalen;
+	int		 cs_escaped;	/* data holds escapes: jstr_unescape */
+	int		 cs_binary;
+};
+int		 cmd_scan_send(const char *, size_t, struct cmd_send *);
+
 /* iplimit.c */
 int		 iplimit_acquire(const char *, size_t);
 void		 iplimit_release(const char *);

@@ -24,12 +24,13 @@ FUZZ_LINK = $(JANSSON_LIBS) $(LIBCONFIG_LIBS)
 
 FUZZ_SRCDIR = $(top_srcdir)/tests/fuzz
 FUZZ_OUTDIR = $(top_builddir)/tests/fuzz
-FUZZ_TARGETS = fuzz_http fuzz_ctx fuzz_frame fuzz_cfg
+FUZZ_TARGETS = fuzz_http fuzz_ctx fuzz_frame fuzz_cmd fuzz_cfg
 FUZZ_BINS = $(FUZZ_OUTDIR)/fuzz_http $(FUZZ_OUTDIR)/fuzz_ctx \
-	$(FUZZ_OUTDIR)/fuzz_frame $(FUZZ_OUTDIR)/fuzz_cfg
+	$(FUZZ_OUTDIR)/fuzz_frame $(FUZZ_OUTDIR)/fuzz_cmd \
+	$(FUZZ_OUTDIR)/fuzz_cfg
 # target:max_len:dictionary, for the fuzz rule.
 FUZZ_RUNS = fuzz_http:8192:http fuzz_ctx:8192:http fuzz_frame:12288:frame \
-	fuzz_cfg:4096:cfg
+	fuzz_cmd:12288:cmd fuzz_cfg:4096:cfg
 FUZZ_ENV = LSAN_OPTIONS="suppressions=$(FUZZ_SRCDIR)/lsan.supp:$${LSAN_OPTIONS-}" \
 	UBSAN_OPTIONS="print_stacktrace=1:$${UBSAN_OPTIONS-}"
 
@@ -38,10 +39,12 @@ FUZZ_SRC_HTTP = $(FUZZ_SRCDIR)/fuzz_http.c $(top_srcdir)/src/http.c \
 	$(FUZZ_SRC_BASE)
 FUZZ_SRC_CTX = $(FUZZ_SRCDIR)/fuzz_ctx.c $(top_srcdir)/src/ctx.c \
 	$(top_srcdir)/src/http.c $(top_srcdir)/src/cfg.c \
-	$(top_srcdir)/src/utf8.c $(FUZZ_SRC_BASE)
+	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_FRAME = $(FUZZ_SRCDIR)/fuzz_frame.c $(top_srcdir)/src/frame.c \
 	$(top_srcdir)/src/buf.c $(top_srcdir)/src/b64.c \
-	$(top_srcdir)/src/utf8.c $(FUZZ_SRC_BASE)
+	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c $(FUZZ_SRC_BASE)
+FUZZ_SRC_CMD = $(FUZZ_SRCDIR)/fuzz_cmd.c $(top_srcdir)/src/cmd.c \
+	$(top_srcdir)/src/jstr.c $(top_srcdir)/src/utf8.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_CFG = $(FUZZ_SRCDIR)/fuzz_cfg.c $(top_srcdir)/src/cfg.c \
 	$(FUZZ_SRC_BASE)
 FUZZ_DEPS = $(top_srcdir)/src/wsgated.h $(top_builddir)/config.h \
@@ -58,6 +61,10 @@ $(FUZZ_OUTDIR)/fuzz_ctx: $(FUZZ_SRC_CTX) $(FUZZ_DEPS)
 $(FUZZ_OUTDIR)/fuzz_frame: $(FUZZ_SRC_FRAME) $(FUZZ_DEPS)
 	@$(MKDIR_P) $(FUZZ_OUTDIR)
 	$(FUZZ_CC) $(FUZZ_COMPILE) -o $@ $(FUZZ_SRC_FRAME) $(FUZZ_LINK)
+
+$(FUZZ_OUTDIR)/fuzz_cmd: $(FUZZ_SRC_CMD) $(FUZZ_DEPS)
+	@$(MKDIR_P) $(FUZZ_OUTDIR)
+	$(FUZZ_CC) $(FUZZ_COMPILE) -o $@ $(FUZZ_SRC_CMD) $(FUZZ_LINK)
 
 $(FUZZ_OUTDIR)/fuzz_cfg: $(FUZZ_SRC_CFG) $(FUZZ_DEPS)
 	@$(MKDIR_P) $(FUZZ_OUTDIR)
@@ -125,5 +132,6 @@ fuzz-clean:
 # distributed by automake as an included file).
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/lsan.supp \
 	tests/fuzz/fuzz_http.c tests/fuzz/fuzz_ctx.c tests/fuzz/fuzz_frame.c \
-	tests/fuzz/fuzz_cfg.c tests/fuzz/http.dict tests/fuzz/frame.dict \
-	tests/fuzz/cfg.dict tests/fuzz/corpus tests/fuzz/regress
+	tests/fuzz/fuzz_cmd.c tests/fuzz/fuzz_cfg.c tests/fuzz/http.dict \
+	tests/fuzz/frame.dict tests/fuzz/cmd.dict tests/fuzz/cfg.dict \
+	tests/fuzz/corpus tests/fuzz/regress

@@ -2,6 +2,8 @@
 """Messages both ways, ordering, limits and close codes, for both framings."""
 
 import base64
+import json
+import re
 
 import harness
 from harness import RawWebSocket, OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE, OP_PING, OP_PONG
@@ -86,6 +88,52 @@ class MessageTests:
         other = [x for x in self.be.live_conns() if x is not carrier][0]
         self.be.send({"type": "send", "socketId": sid, "data": "via other"}, conn=other)
         self.assertEqual(c.recv(), "via other")
+
+    def test_send_every_spelling_delivered_alike(self):
+        # Backends write JSON in many ways; the same send, however it is
+        # spelled, delivers the same message.
+        self.be.echo = False
+        c, sid = self.open_client()
+        text = 'q"b\\s/ \u00e9\u2603\U0001D11E\x00\x01\t\n\x7f end'
+        cmd = {"type": "send", "socketId": sid, "data": text}
+        ascii_ = json.dumps(cmd)
+        spellings = [
+            ascii_,                                      # \u escapes, a surrogate pair
+            json.dumps(cmd, ensure_ascii=False),         # raw UTF-8
+            re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), ascii_),
+            ascii_.replace("/", "\\/"),
+            json.dumps({"data": text, "binary": False, "socketId": sid, "type": "send"},
+                       separators=(" ,\t", " :\t")),
+            " \t" + json.dumps(cmd, separators=(",", ":")) + " \r",
+            json.dumps(dict(cmd, extra=[1, {"a": None}])),  # a key the gateway ignores
+        ]
+        for s in spellings:
+            self.be.send_raw(harness.encode_frame(s.encode(), self.framing), socket_id=sid)
+        self.assertEqual(c.recv_many(len(spellings)), [text] * len(spellings))
+
+        payload = bytes(range(256))
+        b64 = base64.b64encode(payload).decode()
+        self.assertIn("/", b64)
+        bcmd = {"binary": True, "data": b64, "socketId": sid, "type": "send"}
+        for s in [json.dumps(bcmd), json.dumps(bcmd).replace("/", "\\/")]:
+            self.be.send_raw(harness.encode_frame(s.encode(), self.framing), socket_id=sid)
+        self.assertEqual(c.recv_many(2), [payload, payload])
+
+    def test_send_with_bad_escapes_refused(self):
+        self.be.echo = False
+        c, sid = self.open_client()
+        before = harness.read_counters(self.gw).get("backend_err_invalid_json", 0)
+        bad = ["\\ud800", "\\ud800x", "\\udc00\\ud800", "\\ud800\\u0041",
+               "\\x41", "\\u12G4", "\\u12", "tab\there"]
+        for data in bad:
+            frame = '{"type":"send","socketId":"%s","data":"%s"}' % (sid, data)
+            self.be.send_raw(harness.encode_frame(frame.encode(), self.framing),
+                             socket_id=sid)
+        self.be.send_text(sid, "after")
+        self.assertEqual(c.recv(), "after")
+        harness.wait_counters(
+            self.gw, lambda n: n.get("backend_err_invalid_json", 0) - before == len(bad),
+            what="%d invalid_json errors" % len(bad))
 
     def test_fragmented_message_reassembled(self):
         r, sid = self.open_raw()
