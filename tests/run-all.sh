@@ -3,7 +3,8 @@
 # suite there. With WSG_SANITIZERS=1, build it again in _build-san/ with
 # AddressSanitizer and UndefinedBehaviorSanitizer and run the suite again.
 # With WSG_FUZZ=1, also replay the fuzzers' kept inputs and fuzz each
-# parser for 10 s (each counts as a test).
+# parser for 10 s (each counts as a test). With WSG_DIST=1, also check the
+# tree "make install" lays out and run "make distcheck".
 # Ends with one line: "N passed, M failed", summed over every run.
 set -e
 cd "$(dirname "$0")/.."
@@ -45,11 +46,31 @@ if [ "${WSG_FUZZ:-0}" = 1 ]; then
 	rm -f "$log.fuzz"
 fi
 
+# WSG_DIST=1: install as a package would and check the tree, then
+# make distcheck (a tarball that builds and passes the suite on its own).
+dist_pass=0
+dist_fail=0
+if [ "${WSG_DIST:-0}" = 1 ]; then
+	sh tests/install-layout.sh "$top/_build-dist" >"$log.dist" 2>&1 || status=1
+	if make -C _build distcheck >"$log.distcheck" 2>&1; then
+		echo "ok - make distcheck" >>"$log.dist"
+	else
+		tail -n 60 "$log.distcheck"
+		echo "not ok - make distcheck" >>"$log.dist"
+		status=1
+	fi
+	rm -f "$log.distcheck"
+	cat "$log.dist"
+	dist_pass=$(grep -c '^ok' "$log.dist" || true)
+	dist_fail=$(grep -c '^not ok' "$log.dist" || true)
+	rm -f "$log.dist"
+fi
+
 count() {
 	sed -n "s/^# $1: *\([0-9]*\)$/\1/p" "$log" | awk '{ n += $1 } END { print n + 0 }'
 }
-pass=$(( $(count PASS) + fuzz_pass ))
-fail=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) + fuzz_fail ))
+pass=$(( $(count PASS) + fuzz_pass + dist_pass ))
+fail=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) + fuzz_fail + dist_fail ))
 if [ $status -ne 0 ] && [ "$fail" -eq 0 ]; then
 	fail=1
 fi
