@@ -5,7 +5,7 @@ set -e
 pkgs="build-essential autoconf automake pkg-config
       libevent-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev
       libjansson-dev libconfig-dev check python3 python3-websockets mandoc
-      clang libclang-rt-14-dev nodejs"
+      clang libclang-rt-14-dev nodejs chromium fonts-dejavu-core"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
