@@ -324,6 +324,17 @@ backend_queued_msgs(struct worker *w)
 }
 
 /*
+ * Is the link connected? Any thread may ask: bl_down_since is 0 exactly
+ * while it is, and is read and written atomically.
+ */
+int
+backend_up(struct worker *w)
+{
+	return (__atomic_load_n(&w->w_backend.bl_down_since,
+	    __ATOMIC_RELAXED) == 0);
+}
+
+/*
  * Count n more bytes as written. Only whole frames leave the queue: a
  * frame cut by a lost connection is sent again, whole, on the next one.
  */

@@ -133,6 +133,10 @@ static const struct cfg_key cfg_keys[] = {
 	    c_rx_buffer_bytes),
 
 	KE("log", "level", log_level_names, "info", c_log_level),
+
+	K("admin", "address", CFG_STRING, 0, 0, 0, "127.0.0.1",
+	    c_admin_address),
+	K("admin", "port", CFG_INT, 0, 65535, 0, NULL, c_admin_port),
 };
 #undef K
 #undef KE
@@ -140,7 +144,8 @@ static const struct cfg_key cfg_keys[] = {
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
 
 static const char *const cfg_groups[] = {
-	"listen", "backend", "context", "limits", "websocket", "log", NULL
+	"listen", "backend", "context", "limits", "websocket", "log", "admin",
+	NULL
 };
 
 /* Field limits not worth a key of their own. */
@@ -644,6 +649,13 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 	if (c->c_listen_address[0] == '\0')
 		cfg_error(e, config_lookup(lc, "listen.address"),
 		    "listen.address: must not be empty");
+	if (c->c_admin_address[0] == '\0')
+		cfg_error(e, config_lookup(lc, "admin.address"),
+		    "admin.address: must not be empty");
+	if (c->c_admin_port != 0 && c->c_admin_port == c->c_listen_port &&
+	    strcmp(c->c_admin_address, c->c_listen_address) == 0)
+		cfg_error(e, config_lookup(lc, "admin.port"),
+		    "admin.port: %d is listen.port", c->c_admin_port);
 	if (c->c_backend_socket[0] == '\0' ||
 	    strlen(c->c_backend_socket) >= 108)
 		cfg_error(e, config_lookup(lc, "backend.socket"),
@@ -805,6 +817,9 @@ cfg_restart_keys(const struct cfg *old, const struct cfg *new)
 	    "websocket.compression");
 	CFG_CHANGED(old->c_rx_buffer_bytes != new->c_rx_buffer_bytes,
 	    "websocket.rx_buffer_bytes");
+	CFG_CHANGED(strcmp(old->c_admin_address, new->c_admin_address),
+	    "admin.address");
+	CFG_CHANGED(old->c_admin_port != new->c_admin_port, "admin.port");
 #undef CFG_CHANGED
 	return (out);
 }
@@ -828,6 +843,7 @@ cfg_free(struct cfg *c)
 	free(c->c_allowed_origins);
 	free(c->c_instance);
 	free(c->c_backend_socket);
+	free(c->c_admin_address);
 	cfg_free_fields(c);
 	free(c);
 }

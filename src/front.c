@@ -61,6 +61,7 @@ static int			 front_fds[FRONT_MAX_LISTENERS];
 static int			 front_nfds;
 static struct evconnlistener	*front_listeners[FRONT_MAX_LISTENERS];
 static struct event		*front_resume;
+static int			 front_paused;	/* after EMFILE */
 static struct front_conns	 front_conns = TAILQ_HEAD_INITIALIZER(front_conns);
 static size_t			 front_nreading;
 static struct http_header	*front_headers;
@@ -376,6 +377,7 @@ front_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	int	 i;
 
+	front_paused = 0;
 	for (i = 0; i < front_nfds; i++)
 		evconnlistener_enable(front_listeners[i]);
 }
@@ -396,6 +398,7 @@ front_accept_error_cb(struct evconnlistener *l, void *arg)
 	if (ratelog_allow(&front_emfile_rl, &suppressed))
 		log_warnx("front: accept: %s; pausing for %d s",
 		    strerror(error), FRONT_ACCEPT_PAUSE_SECS);
+	front_paused = 1;
 	for (i = 0; i < front_nfds; i++)
 		evconnlistener_disable(front_listeners[i]);
 	evtimer_add(front_resume, &tv);
@@ -517,6 +520,13 @@ front_stop(void)
 	front_headers = NULL;
 	cfg_free(front_cfg);
 	front_cfg = NULL;
+}
+
+/* Is the front door taking new connections? */
+int
+front_accepting(void)
+{
+	return (front_nfds > 0 && front_listeners[0] != NULL && !front_paused);
 }
 
 /*

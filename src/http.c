@@ -571,12 +571,14 @@ http_status_text(int status)
 	switch (status) {
 	case 101: return ("Switching Protocols");
 	case 200: return ("OK");
+	case 202: return ("Accepted");
 	case 400: return ("Bad Request");
 	case 401: return ("Unauthorized");
 	case 403: return ("Forbidden");
 	case 404: return ("Not Found");
 	case 405: return ("Method Not Allowed");
 	case 408: return ("Request Timeout");
+	case 413: return ("Content Too Large");
 	case 426: return ("Upgrade Required");
 	case 431: return ("Request Header Fields Too Large");
 	case 500: return ("Internal Server Error");

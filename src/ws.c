@@ -112,6 +112,13 @@ ws_backend_available(void)
 	return (0);
 }
 
+/* Is worker i's backend link connected? Any thread. */
+int
+ws_backend_up(int i)
+{
+	return (i >= 0 && i < ws_n && backend_up(&ws_workers[i]));
+}
+
 /* Do the workers offer permessage-deflate? Fixed at start. */
 int
 ws_compression(void)

@@ -208,6 +208,7 @@ int		 backend_emit(struct worker *, enum backend_ev, json_t *);
 int		 backend_emit_message(struct worker *, const char *, size_t,
 		     const void *, size_t, int);
 uint64_t	 backend_queued_msgs(struct worker *);
+int		 backend_up(struct worker *);
 int		 backend_idle(struct worker *);
 void		 backend_error(struct worker *, enum backend_err, const char *,
 		     ...) __attribute__((format(printf, 3, 4)));

@@ -71,6 +71,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGINT:
 		log_info("%s: stopping", strsignal(sig));
 		front_stop();
+		admin_stop();
 		event_base_loopbreak(main_base);
 		break;
 	case SIGHUP:
@@ -154,7 +155,8 @@ main(int argc, char **argv)
 	main_ignore_sigpipe();
 
 	/* Bind first, so that a port in use is reported on the terminal. */
-	if (front_listen(main_cfg, &cause) == -1)
+	if (front_listen(main_cfg, &cause) == -1 ||
+	    admin_listen(main_cfg, &cause) == -1)
 		fatalx("%s", cause);
 	if (!foreground) {
 		if (daemon(0, 0) == -1)
@@ -167,6 +169,7 @@ main(int argc, char **argv)
 	if (ws_start(main_cfg, &cause) == -1)
 		fatalx("%s", cause);
 	front_start(main_base);
+	admin_start(main_base);
 	for (i = 0; i < 4; i++) {
 		sigs[i] = evsignal_new(main_base, signos[i], main_signal_cb,
 		    NULL);

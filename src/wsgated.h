@@ -186,6 +186,9 @@ struct cfg {
 	size_t		 c_rx_buffer_bytes;
 
 	enum log_level	 c_log_level;
+
+	char		*c_admin_address;
+	int		 c_admin_port;	/* 0: no admin listener */
 };
 struct cfg	*cfg_load(const char *, char **);
 struct cfg	*cfg_parse(const char *, const char *, char **);
@@ -370,6 +373,7 @@ void		 ws_sum_metrics(struct metrics *);
 size_t		 ws_sessions(void);
 uint64_t	 ws_queued_msgs(void);
 int		 ws_backend_available(void);
+int		 ws_backend_up(int);
 int		 ws_compression(void);
 
 /* front.c */
@@ -378,5 +382,11 @@ void		 front_set_cfg(struct cfg *);
 struct event_base;
 void		 front_start(struct event_base *);
 void		 front_stop(void);
+int		 front_accepting(void);
+
+/* admin.c */
+int		 admin_listen(struct cfg *, char **);
+void		 admin_start(struct event_base *);
+void		 admin_stop(void);
 
 #endif /* WSGATED_H */

@@ -75,6 +75,9 @@ check_defaults(const struct cfg *c)
 	ck_assert_uint_eq(c->c_max_connections, 10000);
 
 	ck_assert_int_eq(c->c_log_level, LOG_LEVEL_INFO);
+
+	ck_assert_str_eq(c->c_admin_address, "127.0.0.1");
+	ck_assert_int_eq(c->c_admin_port, 0);
 }
 
 START_TEST(defaults_from_empty_config)
@@ -669,6 +672,47 @@ END_TEST
 
 /* cfg_load */
 
+START_TEST(admin_keys)
+{
+	struct cfg	*a, *b;
+	char		*keys;
+
+	a = unit_cfg("admin = { address = \"::1\"; port = 9090; };\n");
+	ck_assert_str_eq(a->c_admin_address, "::1");
+	ck_assert_int_eq(a->c_admin_port, 9090);
+	/* The same port on another address is not a clash. */
+	b = unit_cfg("listen = { address = \"::1\"; port = 9090; };\n"
+	    "admin = { port = 9090; };\n");
+	keys = cfg_restart_keys(a, b);
+	ck_assert_str_eq(keys, "listen.address, listen.port, admin.address");
+	free(keys);
+	cfg_free(b);
+	b = unit_cfg("admin = { address = \"::1\"; port = 9091; };\n");
+	keys = cfg_restart_keys(a, b);
+	ck_assert_str_eq(keys, "admin.port");
+	free(keys);
+	cfg_free(b);
+	cfg_free(a);
+}
+END_TEST
+
+START_TEST(err_admin_keys)
+{
+	ERRORS("admin = {\n  port = 65536;\n};\n",
+	    "t.conf:2: admin.port: 65536 is out of range 0..65535\n");
+	ERRORS("admin = {\n  port = -1;\n};\n",
+	    "t.conf:2: admin.port: -1 is out of range 0..65535\n");
+	ERRORS("admin = {\n  address = \"\";\n};\n",
+	    "t.conf:2: admin.address: must not be empty\n");
+	ERRORS("admin = {\n  address = 1;\n};\n",
+	    "t.conf:2: admin.address: must be a string\n");
+	ERRORS("admin = {\n  enabled = true;\n};\n",
+	    "t.conf:2: unknown key admin.enabled\n");
+	ERRORS("listen = {\n  port = 9000;\n};\nadmin = {\n  port = 9000;\n};\n",
+	    "t.conf:5: admin.port: 9000 is listen.port\n");
+}
+END_TEST
+
 START_TEST(load_missing_file)
 {
 	struct cfg	*c;
@@ -753,6 +797,7 @@ cfg_suite(void)
 	tcase_add_test(tc, field_name_64_chars_ok);
 	tcase_add_test(tc, socket_path_107_bytes_ok);
 	tcase_add_test(tc, names_of_enums);
+	tcase_add_test(tc, admin_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -782,6 +827,7 @@ cfg_suite(void)
 	tcase_add_test(tc, err_reconnect_min_greater_than_max);
 	tcase_add_test(tc, err_reconnect_max_below_default_min_has_line);
 	tcase_add_test(tc, err_several_all_reported);
+	tcase_add_test(tc, err_admin_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("load");
