@@ -1,8 +1,8 @@
 /*
  * The admin listener: a small HTTP/1.1 server for operators, run by
  * libevent's evhttp on the main thread's loop and off unless admin.port
- * is set. It answers health checks; every answer is short and no request
- * waits on anything but the loop.
+ * is set. It answers health checks and Prometheus scrapes; every answer is
+ * short and no request waits on anything but the loop.
  */
 #include "config.h"
 
@@ -46,10 +46,12 @@ static struct ratelog		 admin_emfile_rl;
 
 static void	admin_healthz(struct evhttp_request *);
 static void	admin_readyz(struct evhttp_request *);
+static void	admin_metrics(struct evhttp_request *);
 
 static const struct admin_route admin_routes[] = {
 	{ "/healthz", 0, admin_healthz },
 	{ "/readyz", 0, admin_readyz },
+	{ "/metrics", 0, admin_metrics },
 };
 #define ADMIN_NROUTES (sizeof admin_routes / sizeof admin_routes[0])
 
@@ -117,6 +119,19 @@ admin_readyz(struct evhttp_request *req)
 		}
 	}
 	admin_text(req, 200, "ready");
+}
+
+/* The counters and gauges, for Prometheus. */
+static void
+admin_metrics(struct evhttp_request *req)
+{
+	struct buf	 b;
+
+	buf_init(&b);
+	metrics_prometheus(&b);
+	admin_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    buf_data(&b), buf_used(&b));
+	buf_free(&b);
 }
 
 /* Every request: find its endpoint and check the method. */

@@ -241,12 +241,21 @@ backend_admit(struct worker *w, enum backend_ev kind)
 	return (0);
 }
 
+/* The queue's size changed: publish it for the admin listener. */
+static void
+backend_account(struct backend_link *bl)
+{
+	__atomic_store_n(&bl->bl_queued_bytes, buf_used(&bl->bl_out),
+	    __ATOMIC_RELAXED);
+}
+
 /* An event was queued: stop reading clients past queue_bytes; write. */
 static void
 backend_queued(struct worker *w)
 {
 	struct backend_link	*bl = &w->w_backend;
 
+	backend_account(bl);
 	if (buf_used(&bl->bl_out) > w->w_cfg->c_queue_bytes && !bl->bl_paused) {
 		bl->bl_paused = 1;
 		ws_pause(w, 1);
@@ -306,6 +315,7 @@ backend_hello(struct worker *w)
 	bl->bl_out = pre.bl_out;
 	bl->bl_recs = pre.bl_recs;
 	bl->bl_sent = 0;
+	backend_account(bl);
 }
 
 /* Is everything written? A stopping worker waits for that. */
@@ -320,6 +330,14 @@ uint64_t
 backend_queued_msgs(struct worker *w)
 {
 	return (__atomic_load_n(&w->w_backend.bl_queued_msgs,
+	    __ATOMIC_RELAXED));
+}
+
+/* Bytes of events in the queue. Any thread. */
+size_t
+backend_queued_bytes(struct worker *w)
+{
+	return (__atomic_load_n(&w->w_backend.bl_queued_bytes,
 	    __ATOMIC_RELAXED));
 }
 
@@ -359,6 +377,7 @@ backend_consume(struct worker *w, size_t n)
 	}
 	buf_drain(&bl->bl_out, done);
 	bl->bl_sent -= done;
+	backend_account(bl);
 	if (bl->bl_paused && buf_used(&bl->bl_out) <= w->w_cfg->c_queue_bytes /
 	    2) {
 		bl->bl_paused = 0;

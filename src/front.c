@@ -47,6 +47,7 @@ struct front_conn {
 	struct event		*fc_read;
 	struct event		*fc_timer;	/* handshake or linger deadline */
 	char			 fc_peer[INET6_ADDRSTRLEN];
+	int64_t			 fc_accepted;	/* metrics_now_us() */
 	int			 fc_counted;	/* in iplimit */
 	char			*fc_buf;
 	size_t			 fc_len;
@@ -115,10 +116,6 @@ front_respond(struct front_conn *c, int status, const char *reason,
 	char		*resp;
 	int		 n;
 
-	if (status != 200) {
-		METRICS_INC(&metrics_front, conns_rejected);
-		log_debug("front: %s: %d %s", c->fc_peer, status, reason);
-	}
 	n = xasprintf(&resp, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n", status,
 	    http_status_text(status), strlen(reason) + 1, headers ? headers : "",
@@ -139,6 +136,37 @@ front_respond(struct front_conn *c, int status, const char *reason,
 		fatalx("%s: event_new", __func__);
 	event_add(c->fc_read, NULL);
 	evtimer_add(c->fc_timer, &tv);
+}
+
+/* Refuse a request: counted by why, then answered. */
+static void
+front_reject(struct front_conn *c, enum reject_reason why, int status,
+    const char *reason, const char *headers)
+{
+	METRICS_INC(&metrics_front, conns_rejected);
+	METRICS_INC(&metrics_front, rejected[why]);
+	log_debug("front: %s: %d %s", c->fc_peer, status, reason);
+	front_respond(c, status, reason, headers);
+}
+
+/* Why a status from the head or upgrade checks was given. */
+static enum reject_reason
+front_reject_reason(int status)
+{
+	switch (status) {
+	case 403:
+		return (REJECT_ORIGIN);
+	case 405:
+		return (REJECT_METHOD);
+	case 426:
+		return (REJECT_NOT_UPGRADE);
+	case 431:
+		return (REJECT_TOO_LARGE);
+	case 505:
+		return (REJECT_VERSION);
+	default:
+		return (REJECT_BAD_REQUEST);
+	}
 }
 
 /* The head libwebsockets gets: rebuilt from checked parts only. */
@@ -205,7 +233,8 @@ front_head(struct front_conn *c)
 	status = http_parse(c->fc_buf, c->fc_len, front_headers,
 	    cfg->c_max_headers, &req, &cause);
 	if (status != 0) {
-		front_respond(c, status, cause, NULL);
+		front_reject(c, front_reject_reason(status), status, cause,
+		    NULL);
 		return;
 	}
 	if (http_path_is(&req, "/healthz") && req.r_methodlen == 3 &&
@@ -214,30 +243,33 @@ front_head(struct front_conn *c)
 		return;
 	}
 	if (!http_path_is(&req, cfg->c_listen_path)) {
-		front_respond(c, 404, "no such path", NULL);
+		front_reject(c, REJECT_NOT_FOUND, 404, "no such path", NULL);
 		return;
 	}
 	status = http_upgrade_check(&req, cfg->c_subprotocols,
 	    cfg->c_nsubprotocols, &up, &cause);
 	if (status == 426) {
-		front_respond(c, status, cause, "Upgrade: websocket\r\n"
-		    "Sec-WebSocket-Version: 13\r\n");
+		front_reject(c, REJECT_NOT_UPGRADE, status, cause,
+		    "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
 		return;
 	}
 	if (status == 405) {
-		front_respond(c, status, cause, "Allow: GET\r\n");
+		front_reject(c, REJECT_METHOD, status, cause, "Allow: GET\r\n");
 		return;
 	}
 	if (status != 0) {
-		front_respond(c, status, cause, NULL);
+		front_reject(c, front_reject_reason(status), status, cause,
+		    NULL);
 		return;
 	}
 	if ((status = front_check_origin(&req, &cause)) != 0) {
-		front_respond(c, status, cause, NULL);
+		front_reject(c, front_reject_reason(status), status, cause,
+		    NULL);
 		return;
 	}
 	if (!ws_backend_available()) {
-		front_respond(c, 503, "backend unavailable", NULL);
+		front_reject(c, REJECT_BACKEND_DOWN, 503, "backend unavailable",
+		    NULL);
 		return;
 	}
 
@@ -246,7 +278,7 @@ front_head(struct front_conn *c)
 	ctx = ctx_build(cfg, &req, c->fc_peer, id, ctx_now_ms(), &status,
 	    &why);
 	if (ctx == NULL) {
-		front_respond(c, status, why, NULL);
+		front_reject(c, REJECT_CONTEXT, status, why, NULL);
 		free(why);
 		return;
 	}
@@ -257,7 +289,7 @@ front_head(struct front_conn *c)
 	METRICS_INC(&metrics_front, conns_upgraded);
 	/* The session takes over the socket and the count of its address. */
 	ws_handoff(w, c->fc_fd, head, headlen, ctx, id, c->fc_peer,
-	    deflate);
+	    deflate, c->fc_accepted);
 	c->fc_counted = 0;
 	front_conn_free(c, 0);
 }
@@ -292,7 +324,8 @@ front_read(struct front_conn *c)
 	if (end != -1)
 		front_head(c);
 	else if (c->fc_len == max)
-		front_respond(c, 431, "request head too large", NULL);
+		front_reject(c, REJECT_TOO_LARGE, 431, "request head too large",
+		    NULL);
 	else
 		return (1);
 	return (0);
@@ -304,8 +337,8 @@ front_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct front_conn	*c = arg;
 
 	if (what & EV_TIMEOUT) {
-		front_respond(c, 408, "request head not received in time",
-		    NULL);
+		front_reject(c, REJECT_TIMEOUT, 408, "request head not received "
+		    "in time", NULL);
 		return;
 	}
 	(void)front_read(c);
@@ -341,6 +374,7 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	METRICS_INC(&metrics_front, conns_accepted);
 	c = xcalloc(1, sizeof *c);
 	c->fc_fd = fd;
+	c->fc_accepted = metrics_now_us();
 	c->fc_state = FRONT_READING;
 	front_peer_name(sa, c->fc_peer, sizeof c->fc_peer);
 	c->fc_max = cfg->c_max_head_bytes;
@@ -354,12 +388,13 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	front_nreading++;
 
 	if (ws_sessions() + front_nreading > cfg->c_max_connections) {
-		front_respond(c, 503, "too many connections", NULL);
+		front_reject(c, REJECT_TOO_MANY, 503, "too many connections",
+		    NULL);
 		return;
 	}
 	if (!iplimit_acquire(c->fc_peer, cfg->c_max_connections_per_ip)) {
-		front_respond(c, 503, "too many connections from your address",
-		    NULL);
+		front_reject(c, REJECT_TOO_MANY_PER_IP, 503, "too many "
+		    "connections from your address", NULL);
 		return;
 	}
 	c->fc_counted = 1;
@@ -527,6 +562,13 @@ int
 front_accepting(void)
 {
 	return (front_nfds > 0 && front_listeners[0] != NULL && !front_paused);
+}
+
+/* Connections still sending their request head. */
+size_t
+front_pending(void)
+{
+	return (front_nreading);
 }
 
 /*

@@ -1,11 +1,15 @@
 /*
  * Counters. Each worker keeps its own struct metrics, the front door
  * another; readers sum them. Fields are added to atomically and read
- * without locks, so a sum is a snapshot that may be a moment stale.
+ * without locks, so a sum is a snapshot that may be a moment stale. They
+ * are logged on SIGUSR1 and served to Prometheus by the admin listener.
  */
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -13,16 +17,89 @@
 
 struct metrics	 metrics_front;
 
+/* Upper bounds of the handshake buckets, in microseconds. */
+static const uint32_t metrics_handshake_le[METRICS_HANDSHAKE_BUCKETS] = {
+	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000
+};
+
+/* The close codes counted apart (RFC 6455 7.4.1); others are "other". */
+static const int metrics_codes[METRICS_CLOSE_CODES - 1] = {
+	1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1013
+};
+
+static const char *const metrics_reject_names[REJECT_MAX] = {
+	"bad_request", "context", "origin", "not_found", "method", "timeout",
+	"upgrade_required", "too_large", "too_many", "too_many_per_ip",
+	"backend_down", "http_version"
+};
+
+/* Add the counters of from, read atomically, to to. */
+void
+metrics_add(struct metrics *to, const struct metrics *from)
+{
+	size_t	 i;
+
+#define METRICS_SUM(name) \
+	to->name += __atomic_load_n(&from->name, __ATOMIC_RELAXED);
+	METRICS_FIELDS(METRICS_SUM)
+	METRICS_SUM(handshake_us)
+#undef METRICS_SUM
+	for (i = 0; i < REJECT_MAX; i++)
+		to->rejected[i] += __atomic_load_n(&from->rejected[i],
+		    __ATOMIC_RELAXED);
+	for (i = 0; i < METRICS_CLOSE_CODES; i++)
+		to->close_codes[i] += __atomic_load_n(&from->close_codes[i],
+		    __ATOMIC_RELAXED);
+	for (i = 0; i <= METRICS_HANDSHAKE_BUCKETS; i++)
+		to->handshakes[i] += __atomic_load_n(&from->handshakes[i],
+		    __ATOMIC_RELAXED);
+}
+
 /* Sum every thread's counters into m. */
 void
 metrics_sum(struct metrics *m)
 {
 	memset(m, 0, sizeof *m);
-#define METRICS_SUM(name) \
-	m->name += __atomic_load_n(&metrics_front.name, __ATOMIC_RELAXED);
-	METRICS_FIELDS(METRICS_SUM)
-#undef METRICS_SUM
+	metrics_add(m, &metrics_front);
 	ws_sum_metrics(m);
+}
+
+/* A monotonic clock in microseconds, for durations. */
+int64_t
+metrics_now_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+/* Count a handshake of us microseconds, from accept to established. */
+void
+metrics_handshake(struct metrics *m, uint32_t us)
+{
+	size_t	 i;
+
+	for (i = 0; i < METRICS_HANDSHAKE_BUCKETS; i++) {
+		if (us <= metrics_handshake_le[i])
+			break;
+	}
+	METRICS_INC(m, handshakes[i]);
+	METRICS_ADD(m, handshake_us, us);
+}
+
+/* Count a WebSocket connection that ended with code. */
+void
+metrics_close_code(struct metrics *m, int code)
+{
+	size_t	 i;
+
+	for (i = 0; i < METRICS_CLOSE_CODES - 1; i++) {
+		if (metrics_codes[i] == code)
+			break;
+	}
+	METRICS_INC(m, close_codes[i]);
 }
 
 /* Log every counter on one line, as key=value pairs. */
@@ -64,4 +141,203 @@ ratelog_allow(struct ratelog *rl, uint64_t *suppressed)
 	rl->rl_suppressed = 0;
 	rl->rl_last = now;
 	return (1);
+}
+
+static void
+metrics_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+metrics_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*line;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = xvasprintf(&line, fmt, ap);
+	va_end(ap);
+	buf_add(b, line, (size_t)n);
+	free(line);
+}
+
+/* The HELP and TYPE lines of a metric family. */
+static void
+metrics_family(struct buf *b, const char *name, const char *type,
+    const char *help)
+{
+	metrics_printf(b, "# HELP wsgated_%s %s\n# TYPE wsgated_%s %s\n", name,
+	    help, name, type);
+}
+
+static void
+metrics_one(struct buf *b, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	metrics_family(b, name, type, help);
+	metrics_printf(b, "wsgated_%s %" PRIu64 "\n", name, v);
+}
+
+/* A counter with one label whose values name fields of struct metrics. */
+struct metrics_label {
+	const char	*ml_value;
+	size_t		 ml_offset;
+};
+
+static void
+metrics_labelled(struct buf *b, const struct metrics *m, const char *name,
+    const char *help, const char *label, const struct metrics_label *ml,
+    size_t n)
+{
+	size_t	 i;
+
+	metrics_family(b, name, "counter", help);
+	for (i = 0; i < n; i++)
+		metrics_printf(b, "wsgated_%s{%s=\"%s\"} %" PRIu64 "\n", name,
+		    label, ml[i].ml_value,
+		    *(const uint64_t *)((const char *)m + ml[i].ml_offset));
+}
+
+#define ML(value, field) { value, offsetof(struct metrics, field) }
+
+static const struct metrics_label metrics_dropped[] = {
+	ML("queue_full", msgs_dropped_queue_full),
+	ML("too_big", msgs_dropped_too_big),
+	ML("bad_utf8", msgs_dropped_bad_utf8),
+	ML("slow_client", msgs_dropped_slow_client),
+};
+
+static const struct metrics_label metrics_backend_errors[] = {
+	ML("invalid_json", backend_err_invalid_json),
+	ML("not_object", backend_err_not_object),
+	ML("bad_field", backend_err_bad_field),
+	ML("unknown_type", backend_err_unknown_type),
+	ML("unknown_socket", backend_err_unknown_socket),
+	ML("too_big", backend_err_too_big),
+};
+
+#undef ML
+
+/* A gauge with a value per worker, at offset in struct ws_worker_info. */
+static void
+metrics_per_worker(struct buf *b, const char *name, const char *help,
+    const struct ws_worker_info *wi, int n, size_t offset)
+{
+	int	 i;
+
+	metrics_family(b, name, "gauge", help);
+	for (i = 0; i < n; i++)
+		metrics_printf(b, "wsgated_%s{worker=\"%d\"} %" PRIu64 "\n",
+		    name, i, *(const uint64_t *)((const char *)&wi[i] + offset));
+}
+
+/*
+ * Every counter and gauge in the Prometheus text format, version 0.0.4:
+ * counters are summed over the threads, gauges read as they are now.
+ */
+void
+metrics_prometheus(struct buf *b)
+{
+	struct metrics		 m;
+	struct ws_worker_info	*wi;
+	uint64_t		 n;
+	size_t			 i;
+	int			 nw = ws_nworkers(), k;
+
+	metrics_sum(&m);
+	wi = xcalloc((size_t)(nw > 0 ? nw : 1), sizeof *wi);
+	for (k = 0; k < nw; k++)
+		ws_worker_info(k, &wi[k]);
+
+	metrics_family(b, "info", "gauge", "The version of wsgated, as a label.");
+	metrics_printf(b, "wsgated_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	metrics_family(b, "start_time_seconds", "gauge",
+	    "When wsgated started, in seconds since the epoch.");
+	metrics_printf(b, "wsgated_start_time_seconds %.3f\n",
+	    (double)ws_epoch() / 1000);
+	metrics_one(b, "workers", "gauge", "WebSocket worker threads.",
+	    (uint64_t)nw);
+
+	metrics_one(b, "connections_open", "gauge",
+	    "WebSocket connections open or being opened.", ws_sessions());
+	metrics_one(b, "handshakes_in_progress", "gauge",
+	    "Connections still sending their request head.", front_pending());
+	metrics_one(b, "connections_accepted_total", "counter",
+	    "TCP connections accepted by the front door.", m.conns_accepted);
+	metrics_one(b, "connections_upgraded_total", "counter",
+	    "Upgrades handed to a worker.", m.conns_upgraded);
+	metrics_family(b, "connections_rejected_total", "counter",
+	    "Requests refused, by reason.");
+	for (i = 0; i < REJECT_MAX; i++)
+		metrics_printf(b, "wsgated_connections_rejected_total"
+		    "{reason=\"%s\"} %" PRIu64 "\n", metrics_reject_names[i],
+		    m.rejected[i]);
+
+	metrics_family(b, "handshake_duration_seconds", "histogram",
+	    "Accept to WebSocket established.");
+	for (i = 0, n = 0; i < METRICS_HANDSHAKE_BUCKETS; i++) {
+		n += m.handshakes[i];
+		metrics_printf(b, "wsgated_handshake_duration_seconds_bucket"
+		    "{le=\"%g\"} %" PRIu64 "\n",
+		    (double)metrics_handshake_le[i] / 1e6, n);
+	}
+	n += m.handshakes[i];
+	metrics_printf(b, "wsgated_handshake_duration_seconds_bucket"
+	    "{le=\"+Inf\"} %" PRIu64 "\n", n);
+	metrics_printf(b, "wsgated_handshake_duration_seconds_sum %.6f\n",
+	    (double)m.handshake_us / 1e6);
+	metrics_printf(b, "wsgated_handshake_duration_seconds_count %" PRIu64
+	    "\n", n);
+
+	metrics_one(b, "sockets_opened_total", "counter",
+	    "WebSocket connections established.", m.sockets_opened);
+	metrics_one(b, "sockets_closed_total", "counter",
+	    "WebSocket connections ended.", m.sockets_closed);
+	metrics_family(b, "close_codes_total", "counter",
+	    "WebSocket connections ended, by the close code told the backend.");
+	for (i = 0; i < METRICS_CLOSE_CODES - 1; i++)
+		metrics_printf(b, "wsgated_close_codes_total{code=\"%d\"} %"
+		    PRIu64 "\n", metrics_codes[i], m.close_codes[i]);
+	metrics_printf(b, "wsgated_close_codes_total{code=\"other\"} %" PRIu64
+	    "\n", m.close_codes[i]);
+
+	metrics_one(b, "messages_in_total", "counter",
+	    "Complete messages received from clients.", m.msgs_in);
+	metrics_one(b, "messages_in_bytes_total", "counter",
+	    "Bytes of the messages received from clients.", m.msgs_in_bytes);
+	metrics_one(b, "messages_delivered_total", "counter",
+	    "Client messages written whole to the backend.", m.msgs_delivered);
+	metrics_one(b, "messages_out_total", "counter",
+	    "Messages queued for clients.", m.msgs_out);
+	metrics_one(b, "messages_out_bytes_total", "counter",
+	    "Bytes of the messages queued for clients.", m.msgs_out_bytes);
+	metrics_labelled(b, &m, "messages_dropped_total",
+	    "Messages dropped, by reason.", "reason", metrics_dropped,
+	    sizeof metrics_dropped / sizeof metrics_dropped[0]);
+
+	metrics_per_worker(b, "backend_up", "Whether the worker's backend "
+	    "connection is up.", wi, nw,
+	    offsetof(struct ws_worker_info, wi_backend_up));
+	metrics_one(b, "backend_connects_total", "counter",
+	    "Backend connections made.", m.backend_connects);
+	metrics_one(b, "backend_disconnects_total", "counter",
+	    "Backend connections lost.", m.backend_disconnects);
+	metrics_per_worker(b, "backend_queue_messages", "Client messages "
+	    "waiting in the worker's backend queue.", wi, nw,
+	    offsetof(struct ws_worker_info, wi_queued_msgs));
+	metrics_per_worker(b, "backend_queue_bytes", "Bytes of events waiting "
+	    "in the worker's backend queue.", wi, nw,
+	    offsetof(struct ws_worker_info, wi_queued_bytes));
+	metrics_per_worker(b, "worker_connections", "WebSocket connections "
+	    "of the worker.", wi, nw,
+	    offsetof(struct ws_worker_info, wi_connections));
+	metrics_one(b, "backend_frames_in_total", "counter",
+	    "Frames received from the backend.", m.backend_frames_in);
+	metrics_labelled(b, &m, "backend_errors_total",
+	    "Backend frames skipped, by kind of error.", "kind",
+	    metrics_backend_errors,
+	    sizeof metrics_backend_errors / sizeof metrics_backend_errors[0]);
+	metrics_one(b, "backend_closes_total", "counter",
+	    "Close commands from the backend carried out.", m.backend_closes);
+	free(wi);
 }

@@ -149,16 +149,24 @@ ws_sessions(void)
 void
 ws_sum_metrics(struct metrics *m)
 {
-	const struct metrics	*wm = &ws_retired;
-	int			 i;
+	int	 i;
 
-	for (i = -1; i < ws_n; i++) {
-		if (i >= 0)
-			wm = &ws_workers[i].w_metrics;
-#define WS_SUM(name) m->name += __atomic_load_n(&wm->name, __ATOMIC_RELAXED);
-		METRICS_FIELDS(WS_SUM)
-#undef WS_SUM
-	}
+	metrics_add(m, &ws_retired);
+	for (i = 0; i < ws_n; i++)
+		metrics_add(m, &ws_workers[i].w_metrics);
+}
+
+/* Worker i's gauges, for the admin listener. Any thread. */
+void
+ws_worker_info(int i, struct ws_worker_info *wi)
+{
+	struct worker	*w = &ws_workers[i];
+
+	wi->wi_connections = __atomic_load_n(&w->w_nsessions,
+	    __ATOMIC_RELAXED);
+	wi->wi_backend_up = backend_up(w);
+	wi->wi_queued_msgs = backend_queued_msgs(w);
+	wi->wi_queued_bytes = backend_queued_bytes(w);
 }
 
 /*
@@ -228,11 +236,12 @@ ws_post(struct worker *w, struct inbox_item *it)
 
 /*
  * Give a connection to worker w: the socket, the head libwebsockets must
- * parse, and the context. Takes ownership of fd, head and ctx.
+ * parse, the context, and when it was accepted (metrics_now_us()). Takes
+ * ownership of fd, head and ctx.
  */
 void
 ws_handoff(struct worker *w, int fd, char *head, size_t headlen, json_t *ctx,
-    const char *id, const char *peer, int deflate)
+    const char *id, const char *peer, int deflate, int64_t accepted_us)
 {
 	struct session		*s;
 	struct inbox_item	*it;
@@ -245,6 +254,7 @@ ws_handoff(struct worker *w, int fd, char *head, size_t headlen, json_t *ctx,
 	s->s_worker = w;
 	s->s_state = SESS_ADOPTING;
 	s->s_fd = fd;
+	s->s_accepted_us = (uint32_t)accepted_us;
 	s->s_head = head;
 	s->s_headlen = headlen;
 	buf_init(&s->s_rx);
@@ -898,6 +908,8 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (w->w_paused)
 			lws_rx_flow_control(wsi, 0);
 		METRICS_INC(&w->w_metrics, sockets_opened);
+		metrics_handshake(&w->w_metrics, (uint32_t)metrics_now_us() -
+		    s->s_accepted_us);
 		log_debug("session %s: open", s->s_id);
 		ws_emit_open(s);
 		return (0);
@@ -922,6 +934,7 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		s->s_state = SESS_CLOSED;
 		sessmap_remove(&w->w_sessions, s);
 		METRICS_INC(&w->w_metrics, sockets_closed);
+		metrics_close_code(&w->w_metrics, s->s_close_code);
 		log_debug("session %s: closed code=%d", s->s_id,
 		    s->s_close_code);
 		if (!w->w_destroying)

@@ -52,6 +52,13 @@ struct session {
 
 	/* The hand-off: the socket and the head to give libwebsockets. */
 	int			 s_fd;
+	/*
+	 * When the front door accepted it, in microseconds, for the
+	 * handshake histogram: only the low 32 bits, which fill a hole in
+	 * the struct. They wrap every 71 minutes, and a handshake lasts at
+	 * most limits.handshake_timeout, an hour, so the difference holds.
+	 */
+	uint32_t		 s_accepted_us;
 	char			*s_head;
 	size_t			 s_headlen;
 
@@ -144,6 +151,7 @@ struct backend_link {
 	struct buf		 bl_recs;	/* struct backend_rec */
 	size_t			 bl_sent;	/* bytes of bl_out written */
 	uint64_t		 bl_queued_msgs;	/* atomic reads */
+	size_t			 bl_queued_bytes;	/* bl_out's; atomic */
 	int			 bl_paused;	/* clients not read */
 	int64_t			 bl_down_since;	/* atomic; 0 when up */
 	int			 bl_closed_all;	/* down_action done */
@@ -198,7 +206,6 @@ void		 ws_close_by_id(struct worker *, const char *, size_t, int,
 struct outmsg	*ws_outmsg_new(const void *, size_t, int);
 json_t		*ws_open_event(struct session *);
 void		 ws_pause(struct worker *, int);
-int64_t		 ws_epoch(void);
 
 /* backend.c */
 void		 backend_init(struct worker *);
@@ -208,6 +215,7 @@ int		 backend_emit(struct worker *, enum backend_ev, json_t *);
 int		 backend_emit_message(struct worker *, const char *, size_t,
 		     const void *, size_t, int);
 uint64_t	 backend_queued_msgs(struct worker *);
+size_t		 backend_queued_bytes(struct worker *);
 int		 backend_up(struct worker *);
 int		 backend_idle(struct worker *);
 void		 backend_error(struct worker *, enum backend_err, const char *,

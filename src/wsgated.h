@@ -326,16 +326,46 @@ enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
 	X(backend_err_too_big)						\
 	X(backend_closes)		/* close commands */
 
+/* Why the front door refused a request: a label of wsgated_rejected. */
+enum reject_reason {
+	REJECT_BAD_REQUEST,	/* 400: a malformed head or upgrade */
+	REJECT_CONTEXT,		/* 400, 401: the context could not be built */
+	REJECT_ORIGIN,		/* 403 */
+	REJECT_NOT_FOUND,	/* 404 */
+	REJECT_METHOD,		/* 405 */
+	REJECT_TIMEOUT,		/* 408 */
+	REJECT_NOT_UPGRADE,	/* 426 */
+	REJECT_TOO_LARGE,	/* 431 */
+	REJECT_TOO_MANY,	/* 503: limits.max_connections */
+	REJECT_TOO_MANY_PER_IP,	/* 503: limits.max_connections_per_ip */
+	REJECT_BACKEND_DOWN,	/* 503: backend.down_timeout */
+	REJECT_VERSION,		/* 505 */
+	REJECT_MAX
+};
+
+#define METRICS_HANDSHAKE_BUCKETS 14	/* and one more past the last */
+#define METRICS_CLOSE_CODES	13	/* counted apart, the last "other" */
+
 struct metrics {
 #define METRICS_DECLARE(name) uint64_t name;
 	METRICS_FIELDS(METRICS_DECLARE)
 #undef METRICS_DECLARE
+	uint64_t	 rejected[REJECT_MAX];
+	uint64_t	 close_codes[METRICS_CLOSE_CODES];
+	/* Handshakes by duration, each in the first bucket it fits. */
+	uint64_t	 handshakes[METRICS_HANDSHAKE_BUCKETS + 1];
+	uint64_t	 handshake_us;	/* their sum */
 };
 #define METRICS_ADD(m, name, v) \
 	__atomic_fetch_add(&(m)->name, (v), __ATOMIC_RELAXED)
 #define METRICS_INC(m, name) METRICS_ADD(m, name, 1)
+void		 metrics_add(struct metrics *, const struct metrics *);
 void		 metrics_sum(struct metrics *);
 void		 metrics_log(void);
+int64_t		 metrics_now_us(void);
+void		 metrics_handshake(struct metrics *, uint32_t);
+void		 metrics_close_code(struct metrics *, int);
+void		 metrics_prometheus(struct buf *);
 extern struct metrics metrics_front;
 
 /* ratelimit: log the first event of a kind, then once a minute. */
@@ -367,14 +397,23 @@ int		 ws_nworkers(void);
 struct worker	*ws_pick(void);
 void		 ws_new_id(struct worker *, char [WSG_ID_LEN + 1]);
 void		 ws_handoff(struct worker *, int, char *, size_t, json_t *,
-		     const char *, const char *, int);
+		     const char *, const char *, int, int64_t);
 void		 ws_set_cfg(struct cfg *);
 void		 ws_sum_metrics(struct metrics *);
+/* What a worker shows the admin listener; read without locks. */
+struct ws_worker_info {
+	uint64_t	 wi_connections;
+	uint64_t	 wi_backend_up;		/* 0 or 1 */
+	uint64_t	 wi_queued_msgs;
+	uint64_t	 wi_queued_bytes;
+};
+void		 ws_worker_info(int, struct ws_worker_info *);
 size_t		 ws_sessions(void);
 uint64_t	 ws_queued_msgs(void);
 int		 ws_backend_available(void);
 int		 ws_backend_up(int);
 int		 ws_compression(void);
+int64_t		 ws_epoch(void);
 
 /* front.c */
 int		 front_listen(struct cfg *, char **);
@@ -383,6 +422,7 @@ struct event_base;
 void		 front_start(struct event_base *);
 void		 front_stop(void);
 int		 front_accepting(void);
+size_t		 front_pending(void);
 
 /* admin.c */
 int		 admin_listen(struct cfg *, char **);
