@@ -228,7 +228,8 @@ metrics_per_worker(struct buf *b, const char *name, const char *help,
 	metrics_family(b, name, "gauge", help);
 	for (i = 0; i < n; i++)
 		metrics_printf(b, "wsgated_%s{worker=\"%d\"} %" PRIu64 "\n",
-		    name, i, *(const uint64_t *)((const char *)&wi[i] + offset));
+		    name, i,
+		    *(const uint64_t *)((const char *)&wi[i] + offset));
 }
 
 /*
@@ -249,7 +250,8 @@ metrics_prometheus(struct buf *b)
 	for (k = 0; k < nw; k++)
 		ws_worker_info(k, &wi[k]);
 
-	metrics_family(b, "info", "gauge", "The version of wsgated, as a label.");
+	metrics_family(b, "info", "gauge",
+	    "The version of wsgated, as a label.");
 	metrics_printf(b, "wsgated_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 	metrics_family(b, "start_time_seconds", "gauge",
 	    "When wsgated started, in seconds since the epoch.");

@@ -608,18 +608,19 @@ ws_peer_close(struct session *s, const unsigned char *in, size_t len)
 	ws_set_reason(s, (const char *)in + 2, rlen);
 }
 
-/* Deliver a message from the backend to a socket of this worker. */
-static void
+/*
+ * Deliver a message to a socket of this worker; takes ownership of o.
+ * Return -1 if the worker has no such open socket.
+ */
+static int
 ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 {
 	struct session	*s;
 
 	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
 	if (s == NULL || s->s_state != SESS_OPEN) {
-		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
-		    "send to unknown socket %.*s", WSG_ID_LEN, id);
 		free(o);
-		return;
+		return (-1);
 	}
 	if (o->o_len > s->s_cfg->c_max_send_queue_bytes - s->s_outq_bytes) {
 		/* The client does not read: a slow consumer. */
@@ -631,7 +632,7 @@ ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 			ws_session_close(s, WSG_CLOSE_POLICY, "send queue full",
 			    0);
 		}
-		return;
+		return (0);
 	}
 	METRICS_INC(&w->w_metrics, msgs_out);
 	METRICS_ADD(&w->w_metrics, msgs_out_bytes, o->o_len);
@@ -643,22 +644,46 @@ ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 		free(o);
 	}
 	lws_callback_on_writable(s->s_wsi);
+	return (0);
 }
 
+/* A backend's send for a socket of this worker. */
 static void
+ws_backend_send(struct worker *w, const char *id, struct outmsg *o)
+{
+	if (ws_deliver_local(w, id, o) == -1)
+		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+		    "send to unknown socket %.*s", WSG_ID_LEN, id);
+}
+
+/*
+ * Close a socket of this worker, once what is queued for it is written.
+ * Return -1 if the worker has no such open socket.
+ */
+static int
 ws_close_local(struct worker *w, const char *id, int code,
     const char *reason)
 {
 	struct session	*s;
 
 	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
-	if (s == NULL || s->s_state != SESS_OPEN) {
+	if (s == NULL || s->s_state != SESS_OPEN)
+		return (-1);
+	ws_session_close(s, code, reason, 1);
+	return (0);
+}
+
+/* A backend's close for a socket of this worker. */
+static void
+ws_backend_close(struct worker *w, const char *id, int code,
+    const char *reason)
+{
+	if (ws_close_local(w, id, code, reason) == -1) {
 		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
 		    "close of unknown socket %.*s", WSG_ID_LEN, id);
 		return;
 	}
 	METRICS_INC(&w->w_metrics, backend_closes);
-	ws_session_close(s, code, reason, 1);
 }
 
 /*
@@ -678,7 +703,7 @@ ws_deliver(struct worker *w, const char *id, size_t idlen, struct outmsg *o)
 		return;
 	}
 	if (owner == w) {
-		ws_deliver_local(w, id, o);
+		ws_backend_send(w, id, o);
 		return;
 	}
 	it = xcalloc(1, sizeof *it);
@@ -701,7 +726,7 @@ ws_close_by_id(struct worker *w, const char *id, size_t idlen, int code,
 		return;
 	}
 	if (owner == w) {
-		ws_close_local(w, id, code, reason);
+		ws_backend_close(w, id, code, reason);
 		return;
 	}
 	it = xcalloc(1, sizeof *it);
@@ -710,6 +735,213 @@ ws_close_by_id(struct worker *w, const char *id, size_t idlen, int code,
 	it->i_code = code;
 	snprintf(it->i_reason, sizeof it->i_reason, "%s", reason);
 	ws_post(owner, it);
+}
+
+/*
+ * A question from the admin listener on the main thread. The asker and
+ * every worker asked hold a reference; each worker adds its answer, and
+ * the last to answer calls q_done, which wakes the asker's loop. The
+ * asker may give up first (ws_query_free): q_done is then cleared, under
+ * the lock that calls it, so it is never called after.
+ */
+struct ws_query {
+	pthread_mutex_t	 q_lock;
+	int		 q_refs;		/* q_lock */
+	int		 q_pending;		/* q_lock: workers to answer */
+	void		(*q_done)(void *);	/* q_lock */
+	void		*q_arg;
+	size_t		 q_limit;		/* INBOX_LIST */
+	json_t		*q_sessions;		/* q_lock */
+	int		 q_found;		/* q_lock */
+};
+
+static struct ws_query *
+ws_query_new(int nworkers, void (*done)(void *), void *arg)
+{
+	struct ws_query	*q;
+
+	q = xcalloc(1, sizeof *q);
+	pthread_mutex_init(&q->q_lock, NULL);
+	q->q_refs = nworkers + 1;
+	q->q_pending = nworkers;
+	q->q_done = done;
+	q->q_arg = arg;
+	if ((q->q_sessions = json_array()) == NULL)
+		fatalx("%s: json_array", __func__);
+	return (q);
+}
+
+/* Drop a reference; the last one frees the query. */
+static void
+ws_query_unref(struct ws_query *q)
+{
+	int	 last;
+
+	pthread_mutex_lock(&q->q_lock);
+	last = --q->q_refs == 0;
+	pthread_mutex_unlock(&q->q_lock);
+	if (!last)
+		return;
+	pthread_mutex_destroy(&q->q_lock);
+	json_decref(q->q_sessions);
+	free(q);
+}
+
+/*
+ * A worker's answer: sessions to add (the reference is taken; may be
+ * NULL) and whether it had the socket asked for. Worker thread.
+ */
+static void
+ws_query_answer(struct ws_query *q, json_t *sessions, int found)
+{
+	pthread_mutex_lock(&q->q_lock);
+	if (sessions != NULL && json_array_extend(q->q_sessions,
+	    sessions) == -1)
+		fatalx("%s: json_array_extend", __func__);
+	/* Its entries are shared now: let go of them before the asker
+	 * may touch them. */
+	json_decref(sessions);
+	q->q_found |= found;
+	if (--q->q_pending == 0 && q->q_done != NULL)
+		q->q_done(q->q_arg);
+	pthread_mutex_unlock(&q->q_lock);
+	ws_query_unref(q);
+}
+
+/* Up to limit of w's sessions, for GET /connections. No secret is in. */
+static json_t *
+ws_list(struct worker *w, size_t limit)
+{
+	struct session	*s;
+	json_t		*list, *ctx, *user, *entry;
+	int64_t		 now = ctx_now_ms(), age;
+	size_t		 i, n = 0;
+
+	if ((list = json_array()) == NULL)
+		fatalx("%s: json_array", __func__);
+	SESSMAP_FOREACH(s, &w->w_sessions, i) {
+		if (n == limit)
+			goto done;
+		ctx = ws_ctx(s);
+		user = json_object_get(ctx, "userId");
+		age = (now - json_integer_value(json_object_get(ctx,
+		    "createdAt"))) / 1000;
+		entry = json_pack("{s:s, s:O?, s:s, s:i, s:I, s:I}",
+		    "socketId", s->s_id, "userId", json_is_string(user) ?
+		    user : NULL, "peer", s->s_peer, "worker", w->w_index,
+		    "age_seconds", (json_int_t)(age > 0 ? age : 0),
+		    "queued_bytes", (json_int_t)s->s_outq_bytes);
+		if (entry == NULL || json_array_append_new(list, entry) == -1)
+			fatalx("%s: cannot build a session entry", __func__);
+		json_decref(ctx);
+		n++;
+	}
+done:
+	return (list);
+}
+
+/*
+ * Ask every worker for up to limit of its sessions; done(arg) is called
+ * on a worker thread once all have answered. Main thread.
+ */
+struct ws_query *
+ws_query_list(size_t limit, void (*done)(void *), void *arg)
+{
+	struct ws_query		*q;
+	struct inbox_item	*it;
+	int			 i;
+
+	q = ws_query_new(ws_n, done, arg);
+	q->q_limit = limit;
+	if (ws_n == 0)
+		done(arg);
+	for (i = 0; i < ws_n; i++) {
+		it = xcalloc(1, sizeof *it);
+		it->i_kind = INBOX_LIST;
+		it->i_query = q;
+		ws_post(&ws_workers[i], it);
+	}
+	return (q);
+}
+
+/*
+ * Close socket id as a backend's close would; NULL if no worker could
+ * own such an id. done(arg) is called once its worker has answered.
+ */
+struct ws_query *
+ws_query_close(const char *id, int code, const char *reason,
+    void (*done)(void *), void *arg)
+{
+	struct worker		*owner = ws_owner(id, strlen(id));
+	struct ws_query		*q;
+	struct inbox_item	*it;
+
+	if (owner == NULL)
+		return (NULL);
+	q = ws_query_new(1, done, arg);
+	it = xcalloc(1, sizeof *it);
+	it->i_kind = INBOX_CLOSE;
+	memcpy(it->i_id, id, WSG_ID_LEN);
+	it->i_code = code;
+	snprintf(it->i_reason, sizeof it->i_reason, "%s", reason);
+	it->i_query = q;
+	ws_post(owner, it);
+	return (q);
+}
+
+/* Send a message to socket id as a backend's send would; as above. */
+struct ws_query *
+ws_query_send(const char *id, const void *data, size_t len, int binary,
+    void (*done)(void *), void *arg)
+{
+	struct worker		*owner = ws_owner(id, strlen(id));
+	struct ws_query		*q;
+	struct inbox_item	*it;
+
+	if (owner == NULL)
+		return (NULL);
+	q = ws_query_new(1, done, arg);
+	it = xcalloc(1, sizeof *it);
+	it->i_kind = INBOX_SEND;
+	memcpy(it->i_id, id, WSG_ID_LEN);
+	it->i_msg = ws_outmsg_new(data, len, binary);
+	it->i_query = q;
+	ws_post(owner, it);
+	return (q);
+}
+
+/* The sessions the workers listed: a new reference. After done. */
+json_t *
+ws_query_sessions(struct ws_query *q)
+{
+	json_t	*list;
+
+	pthread_mutex_lock(&q->q_lock);
+	list = json_incref(q->q_sessions);
+	pthread_mutex_unlock(&q->q_lock);
+	return (list);
+}
+
+/* Did a worker have the socket? After done. */
+int
+ws_query_found(struct ws_query *q)
+{
+	int	 found;
+
+	pthread_mutex_lock(&q->q_lock);
+	found = q->q_found;
+	pthread_mutex_unlock(&q->q_lock);
+	return (found);
+}
+
+/* The asker is done with q, answered or not: done is not called again. */
+void
+ws_query_free(struct ws_query *q)
+{
+	pthread_mutex_lock(&q->q_lock);
+	q->q_done = NULL;
+	pthread_mutex_unlock(&q->q_lock);
+	ws_query_unref(q);
 }
 
 /* Adopt a socket from the front door into this worker's lws context. */
@@ -839,6 +1071,8 @@ ws_discard_inbox(struct worker *w)
 			close(it->i_session->s_fd);
 			ws_session_free(it->i_session);
 		}
+		if (it->i_query != NULL)
+			ws_query_answer(it->i_query, NULL, 0);
 		free(it->i_msg);
 		cfg_free(it->i_cfg);
 		free(it);
@@ -864,10 +1098,25 @@ ws_drain_inbox(struct worker *w)
 			ws_adopt(w, it->i_session);
 			break;
 		case INBOX_SEND:
-			ws_deliver_local(w, it->i_id, it->i_msg);
+			if (it->i_query != NULL)
+				ws_query_answer(it->i_query, NULL,
+				    ws_deliver_local(w, it->i_id,
+				    it->i_msg) == 0);
+			else
+				ws_backend_send(w, it->i_id, it->i_msg);
 			break;
 		case INBOX_CLOSE:
-			ws_close_local(w, it->i_id, it->i_code, it->i_reason);
+			if (it->i_query != NULL)
+				ws_query_answer(it->i_query, NULL,
+				    ws_close_local(w, it->i_id, it->i_code,
+				    it->i_reason) == 0);
+			else
+				ws_backend_close(w, it->i_id, it->i_code,
+				    it->i_reason);
+			break;
+		case INBOX_LIST:
+			ws_query_answer(it->i_query, ws_list(w,
+			    it->i_query->q_limit), 0);
 			break;
 		case INBOX_CFG:
 			ws_apply_cfg(w, it->i_cfg);

@@ -89,6 +89,7 @@ enum inbox_kind {
 	INBOX_ADOPT,		/* a new connection from the front door */
 	INBOX_SEND,		/* a send from another worker's backend link */
 	INBOX_CLOSE,		/* a close from another worker's backend link */
+	INBOX_LIST,		/* the admin listener lists the sessions */
 	INBOX_CFG,		/* a reloaded configuration */
 	INBOX_STOP		/* graceful stop */
 };
@@ -102,6 +103,9 @@ struct inbox_item {
 	struct cfg		*i_cfg;		/* INBOX_CFG, a reference */
 	int			 i_code;	/* INBOX_CLOSE */
 	char			 i_reason[WSG_CLOSE_REASON_MAX + 1];
+	/* The admin listener's, to be answered: INBOX_LIST, or a send or
+	 * close that says whether the socket was found. */
+	struct ws_query		*i_query;
 };
 TAILQ_HEAD(inbox, inbox_item);
 

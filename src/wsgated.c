@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "wsgated.h"
 
@@ -58,6 +59,7 @@ main_reload(void)
 		log_setlevel(cfg->c_log_level);
 	front_set_cfg(cfg);
 	ws_set_cfg(cfg);
+	admin_set_cfg(cfg);
 	cfg_free(main_cfg);
 	main_cfg = cfg;
 	log_info("reloaded %s", main_cfg->c_file);
@@ -164,6 +166,9 @@ main(int argc, char **argv)
 		log_init(0, level);
 	}
 
+	/* Workers wake the admin listener's requests from their threads. */
+	if (evthread_use_pthreads() == -1)
+		fatalx("evthread_use_pthreads");
 	if ((main_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	if (ws_start(main_cfg, &cause) == -1)

@@ -408,6 +408,15 @@ struct ws_worker_info {
 	uint64_t	 wi_queued_bytes;
 };
 void		 ws_worker_info(int, struct ws_worker_info *);
+struct ws_query;
+struct ws_query	*ws_query_list(size_t, void (*)(void *), void *);
+struct ws_query	*ws_query_close(const char *, int, const char *,
+		     void (*)(void *), void *);
+struct ws_query	*ws_query_send(const char *, const void *, size_t, int,
+		     void (*)(void *), void *);
+json_t		*ws_query_sessions(struct ws_query *);
+int		 ws_query_found(struct ws_query *);
+void		 ws_query_free(struct ws_query *);
 size_t		 ws_sessions(void);
 uint64_t	 ws_queued_msgs(void);
 int		 ws_backend_available(void);
@@ -427,6 +436,7 @@ size_t		 front_pending(void);
 /* admin.c */
 int		 admin_listen(struct cfg *, char **);
 void		 admin_start(struct event_base *);
+void		 admin_set_cfg(struct cfg *);
 void		 admin_stop(void);
 
 #endif /* WSGATED_H */

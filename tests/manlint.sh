@@ -1,9 +1,9 @@
 #!/bin/sh
 # The manual pages must be clean under mandoc's linter.
-echo "1..3"
+echo "1..4"
 i=0
 status=0
-for page in wsgated.8 wsgate.conf.5 wsgate-protocol.7; do
+for page in wsgated.8 wsgatectl.8 wsgate.conf.5 wsgate-protocol.7; do
 	i=$((i + 1))
 	out=$(mandoc -Tlint -Wwarning "$srcdir/man/$page" 2>&1)
 	if [ -z "$out" ]; then

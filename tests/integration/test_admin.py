@@ -2,12 +2,14 @@
 """The admin listener: health, readiness, metrics and operator endpoints."""
 
 import http.client
+import json
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import harness
@@ -372,6 +374,335 @@ class Metrics(AdminTest):
         m = self.wait_metric(err % "unknown_type", lambda v: v == 1)
         self.assertEqual(m[err % "invalid_json"], 1)
         self.assertEqual(m[err % "not_object"], 0)
+
+
+WSGATECTL = os.environ.get("WSGATECTL") or os.path.join(
+    os.path.dirname(harness.WSGATED or "."), "wsgatectl")
+SECRET = "tok-8c1f-secret"
+ENTRY_KEYS = {"socketId", "userId", "peer", "worker", "age_seconds", "queued_bytes"}
+
+
+class Endpoints(AdminTest):
+    """/status, /connections and the close and send endpoints."""
+
+    def client(self, gw, user=None):
+        headers = [("Cookie", "X-Token=" + SECRET)]
+        if user is not None:
+            headers.append(("X-User-Id", user))
+        return self.connect(gw, extra_headers=headers)
+
+    def json(self, path):
+        status, headers, body = self.get(path)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(headers["content-type"], "application/json")
+        return json.loads(body)
+
+    def test_status(self):
+        gw = self.admin_gateway(workers=2)
+        be = self.backend(gw)
+        be.wait_conns(2)
+        self.client(gw)
+        self.client(gw)
+        be.wait_opens(2)
+        st = self.json("/status")
+        version = subprocess.run([harness.WSGATED, "-V"], stdout=subprocess.PIPE,
+                                 timeout=TIMEOUT).stdout.decode().split()[1]
+        self.assertEqual(st["version"], version)
+        self.assertEqual(st["pid"], gw.proc.pid)
+        self.assertGreaterEqual(st["uptime_seconds"], 0)
+        self.assertEqual(st["connections"], 2)
+        self.assertEqual([w["worker"] for w in st["workers"]], [0, 1])
+        self.assertEqual(sum(w["connections"] for w in st["workers"]), 2)
+        for w in st["workers"]:
+            self.assertEqual(set(w), {"worker", "connections", "backend",
+                                      "queued_messages", "queued_bytes"})
+            self.assertEqual(w["backend"], "up")
+        be.stop()
+        wait_until(lambda: all(w["backend"] == "down" for w in self.json("/status")["workers"]),
+                   what="backend down in /status")
+
+    def test_connections_show_only_what_an_operator_needs(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        self.client(gw, user="alice")
+        self.client(gw)
+        opens = be.wait_opens(2)
+        alice = [o["socketId"] for o in opens if o["context"]["userId"] == "alice"][0]
+        other = [o["socketId"] for o in opens if o["socketId"] != alice][0]
+        entries = {e["socketId"]: e for e in self.json("/connections")}
+        self.assertEqual(set(entries), {alice, other})
+        for e in entries.values():
+            self.assertEqual(set(e), ENTRY_KEYS)
+            self.assertEqual(e["peer"], "127.0.0.1")
+            self.assertIn(e["worker"], (0, 1))
+            self.assertLess(e["age_seconds"], TIMEOUT)
+            self.assertEqual(e["queued_bytes"], 0)
+        self.assertEqual(entries[alice]["userId"], "alice")
+        self.assertIsNone(entries[other]["userId"])
+        # The token is in the context the backend got, and nowhere else.
+        self.assertEqual(opens[0]["context"]["token"], SECRET)
+        for path in ("/connections", "/status", "/metrics"):
+            self.assertNotIn(SECRET.encode(), self.get(path)[2], path)
+        self.post("/connections/%s/send" % alice, b"x")
+        self.post("/connections/%s/close" % alice)
+        self.assertNotIn(SECRET, gw.log_text())
+
+    def test_connections_limit(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        for _ in range(3):
+            self.client(gw)
+        be.wait_opens(3)
+        self.assertEqual(len(self.json("/connections")), 3)
+        self.assertEqual(len(self.json("/connections?limit=2")), 2)
+        self.assertEqual(len(self.json("/connections?limit=1")), 1)
+        for query in ("limit=0", "limit=abc", "limit=10001", "limit=-1", "limit=",
+                      "limit=%zz", "count=2"):
+            status, _, body = self.get("/connections?" + query)
+            self.assertEqual(status, 400, (query, body))
+
+    def test_close_with_code_and_reason(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        c = self.client(gw)
+        sid = be.wait_open()["socketId"]
+        status, _, body = self.post("/connections/%s/close?code=4001&reason=bye%%20now" % sid)
+        self.assertEqual((status, body), (202, b"accepted\n"))
+        self.assertEqual(c.wait_closed(), (4001, "bye now"))
+        ev = be.wait_event("close", sid)
+        self.assertEqual((ev["code"], ev["reason"]), (4001, "bye now"))
+        gw.wait_log(r"admin: 127\.0\.0\.1 closes socket %s with 4001" % sid)
+        # Gone now.
+        self.assertEqual(self.post("/connections/%s/close" % sid)[0], 404)
+        # The default code is 1000.
+        c = self.client(gw)
+        first = sid
+        sid = be.wait_for(lambda fr: [f["socketId"] for f in fr if f["type"] == "open"
+                                      and f["socketId"] != first], what="second open")[0]
+        self.assertEqual(self.post("/connections/%s/close" % sid)[0], 202)
+        self.assertEqual(c.wait_closed()[0], 1000)
+
+    def test_close_refusals(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        c = self.client(gw)
+        sid = be.wait_open()["socketId"]
+        for path, status in (
+                ("/connections/AAAAAAAAAAAAAAAAAAAAAA/close", 404),
+                ("/connections/short/close", 404),
+                ("/connections/%s/close?code=2000" % sid, 400),
+                ("/connections/%s/close?code=1001" % sid, 400),
+                ("/connections/%s/close?code=5000" % sid, 400),
+                ("/connections/%s/close?code=abc" % sid, 400),
+                ("/connections/%s/close?reason=%s" % (sid, "r" * 124), 400),
+                ("/connections/%s/close?reason=%%FF" % sid, 400),
+                ("/connections/%s/close?reason=a%%00b" % sid, 400),
+                ("/connections/%s/close?reason=%%zz" % sid, 400),
+                ("/connections/%s/close?why=x" % sid, 400)):
+            got, _, body = self.post(path)
+            self.assertEqual(got, status, (path, body))
+        status, headers, _ = self.get("/connections/%s/close" % sid)
+        self.assertEqual((status, headers.get("allow")), (405, "POST"))
+        # None of them closed it; 123 bytes of reason are fine.
+        c.send("still here")
+        be.wait_messages(sid, 1)
+        self.assertEqual(self.post("/connections/%s/close?code=3000&reason=%s"
+                                   % (sid, "r" * 123))[0], 202)
+        self.assertEqual(c.wait_closed(), (3000, "r" * 123))
+
+    def test_send_text_and_binary(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        c = self.client(gw)
+        sid = be.wait_open()["socketId"]
+        before = self.scrape()["wsgated_messages_out_total"]
+        status, _, body = self.post("/connections/%s/send" % sid, "héllo".encode())
+        self.assertEqual((status, body), (202, b"accepted\n"))
+        self.assertEqual(self.post("/connections/%s/send" % sid, b"")[0], 202)
+        self.assertEqual(c.recv(), "héllo")
+        self.assertEqual(c.recv(), "")
+        self.assertEqual(self.post("/connections/%s/send?binary=1" % sid, b"\xff\x00\x01")[0],
+                         202)
+        self.assertEqual(c.recv(), b"\xff\x00\x01")
+        self.assertEqual(self.scrape()["wsgated_messages_out_total"] - before, 3)
+        gw.wait_log(r"admin: 127\.0\.0\.1 sends 3 bytes to socket %s" % sid)
+
+    def test_send_refusals(self):
+        gw = self.admin_gateway({"limits": {"max_message_bytes": 100}})
+        be = self.backend(gw)
+        c = self.client(gw)
+        sid = be.wait_open()["socketId"]
+        path = "/connections/%s/send" % sid
+        for p, body, status in ((path, b"\xff", 400),
+                                (path + "?binary=2", b"x", 400),
+                                (path + "?text=1", b"x", 400),
+                                (path, b"x" * 101, 413),
+                                (path + "?binary=1", b"x" * 101, 413),
+                                ("/connections/AAAAAAAAAAAAAAAAAAAAAA/send", b"x", 404),
+                                ("/connections/%s/send" % ("A" * 23), b"x", 404)):
+            got, _, answer = self.post(p, body)
+            self.assertEqual(got, status, (p, answer))
+        c.assert_no_message()
+        self.assertEqual(self.post(path, b"y" * 100)[0], 202)
+        self.assertEqual(c.recv(), "y" * 100)
+        # A reload's limit applies to the next send.
+        since = gw.log_size()
+        gw.write_config({"admin": {"port": self.admin_port},
+                         "limits": {"max_message_bytes": 50}})
+        gw.signal(signal.SIGHUP)
+        gw.wait_log(r"reloaded ", since=since)
+        self.assertEqual(self.post(path, b"z" * 60)[0], 413)
+        self.assertEqual(self.post(path, b"z" * 50)[0], 202)
+        self.assertEqual(c.recv(), "z" * 50)
+
+    def test_concurrent_listings_while_clients_come_and_go(self):
+        gw = self.admin_gateway(workers=2)
+        self.backend(gw)
+        results = []
+
+        def lister():
+            for _ in range(10):
+                status, _, body = self.get("/connections")
+                results.append((status, json.loads(body)))
+        threads = [threading.Thread(target=lister) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for _ in range(10):
+            c = self.connect(gw)
+            c.close()
+        for t in threads:
+            t.join(TIMEOUT * 2)
+        self.assertEqual(len(results), 40)
+        self.assertTrue(all(st == 200 and isinstance(doc, list) for st, doc in results))
+
+    def test_listing_with_many_workers_and_none_connected(self):
+        self.admin_gateway(workers=4)
+        self.assertEqual(self.json("/connections"), [])
+
+
+class Ctl(AdminTest):
+    """wsgatectl against the real daemon."""
+
+    def ctl(self, gw, *args, config=None):
+        cmd = [WSGATECTL, "-c", config or gw.conf_path] + list(args)
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT + 5)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def ok(self, gw, *args):
+        rc, out, err = self.ctl(gw, *args)
+        self.assertEqual((rc, err), (0, ""), out)
+        return out
+
+    def columns(self, header, line):
+        """Each column starts where its header does."""
+        starts = [m.start() for m in re.finditer(r"\S+", header)]
+        for a in starts[1:]:
+            self.assertEqual(line[a - 2:a - 1], " ", (header, line))
+            self.assertNotEqual(line[a], " ", (header, line))
+
+    def test_status(self):
+        gw = self.admin_gateway(workers=2)
+        be = self.backend(gw)
+        be.wait_conns(2)
+        self.connect(gw)
+        be.wait_open()
+        out = self.ok(gw, "status").splitlines()
+        self.assertRegex(out[0], r"^wsgated \S+, pid %d, up \d+s, 1 connections$" % gw.proc.pid)
+        self.assertEqual(out[1].split(), ["WORKER", "CONNECTIONS", "BACKEND",
+                                          "QUEUED_MESSAGES", "QUEUED_BYTES"])
+        self.assertEqual([line.split()[0] for line in out[2:]], ["0", "1"])
+        for line in out[2:]:
+            self.columns(out[1], line)
+            self.assertEqual(line.split()[2], "up")
+        self.assertEqual(json.loads(self.ok(gw, "-j", "status"))["connections"], 1)
+
+    def test_connections(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        self.connect(gw, extra_headers=[("X-User-Id", "alice"),
+                                        ("Cookie", "X-Token=" + SECRET)])
+        self.connect(gw)
+        opens = be.wait_opens(2)
+        alice = [o["socketId"] for o in opens if o["context"]["userId"] == "alice"][0]
+        out = self.ok(gw, "connections")
+        self.assertNotIn(SECRET, out)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["SOCKET_ID", "USER_ID", "PEER", "WORKER", "AGE",
+                                            "QUEUED_BYTES"])
+        self.assertEqual(len(lines), 3)
+        rows = {line.split()[0]: line.split() for line in lines[1:]}
+        self.assertEqual(rows[alice][1:3], ["alice", "127.0.0.1"])
+        other = [r for k, r in rows.items() if k != alice][0]
+        self.assertEqual(other[1], "-")
+        for line in lines[1:]:
+            self.columns(lines[0], line)
+        self.assertEqual(len(self.ok(gw, "connections", "-n", "1").splitlines()), 2)
+        listed = json.loads(self.ok(gw, "-j", "connections"))
+        self.assertEqual({e["socketId"] for e in listed}, {o["socketId"] for o in opens})
+
+    def test_close_and_send(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        c = self.connect(gw)
+        sid = be.wait_open()["socketId"]
+        self.assertEqual(self.ok(gw, "send", sid, "hello from wsgatectl"), "")
+        self.assertEqual(c.recv(), "hello from wsgatectl")
+        self.ok(gw, "send", "-b", sid, "raw")
+        self.assertEqual(c.recv(), b"raw")
+        self.assertEqual(self.ok(gw, "close", sid, "4100", "down for maintenance"), "")
+        self.assertEqual(c.wait_closed(), (4100, "down for maintenance"))
+        self.assertEqual(be.wait_event("close", sid)["code"], 4100)
+
+    def test_metrics(self):
+        gw = self.admin_gateway()
+        out = self.ok(gw, "metrics")
+        self.assertIn("\nwsgated_connections_open 0\n", out)
+
+    def test_errors(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        self.connect(gw)
+        sid = be.wait_open()["socketId"]
+        for args, message in (
+                (("close", "AAAAAAAAAAAAAAAAAAAAAA"), "close: no such connection (HTTP 404)"),
+                (("send", "AAAAAAAAAAAAAAAAAAAAAA", "x"), "send: no such connection (HTTP 404)"),
+                (("close", "not-an-id"), '"not-an-id" is not a socket id'),
+                (("close", sid, "2000"), "close: code must be 1000 or from 3000 to 4999"),
+                (("connections", "-n", "0"), "connections: limit must be an integer"),
+                (("connections", "-n", "x"), "-n x: not a number"),
+                (("-a", "nocolon", "status"), "-a nocolon: use host:port")):
+            rc, out, err = self.ctl(gw, *args)
+            self.assertEqual(rc, 1, args)
+            self.assertIn(message, err, args)
+            self.assertEqual(out, "", args)
+        for args in (("frobnicate",), ("status", "extra"), ("send", sid), ()):
+            rc, out, err = self.ctl(gw, *args)
+            self.assertEqual(rc, 1, args)
+            self.assertIn("usage: wsgatectl", err, args)
+
+    def test_admin_off_or_unreachable(self):
+        gw = self.gateway()
+        rc, out, err = self.ctl(gw, "status")
+        self.assertEqual(rc, 1)
+        self.assertIn("the admin listener is off: admin.port is 0 in %s" % gw.conf_path, err)
+        port = free_port()
+        rc, out, err = self.ctl(gw, "-a", "127.0.0.1:%d" % port, "status")
+        self.assertEqual(rc, 1)
+        self.assertIn("cannot connect to the admin listener at 127.0.0.1:%d: "
+                      "Connection refused" % port, err)
+        rc, out, err = self.ctl(gw, "status", config=os.path.join(gw.dir, "missing.conf"))
+        self.assertEqual(rc, 1)
+        self.assertIn("missing.conf: No such file or directory", err)
+
+    def test_address_option_and_ipv6(self):
+        if not harness.have_ipv6_loopback():
+            self.skipTest("no IPv6 loopback")
+        self.admin_port = free_port("::1")
+        gw = self.gateway({"admin": {"address": "::1", "port": self.admin_port}})
+        self.assertIn("wsgated_workers", self.ok(gw, "metrics"))
+        rc, out, err = self.ctl(gw, "-a", "[::1]:%d" % self.admin_port, "status")
+        self.assertEqual(rc, 0, err)
 
 
 if __name__ == "__main__":
