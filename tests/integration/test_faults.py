@@ -224,6 +224,9 @@ class Faults(harness.GatewayTest):
         gw.wait_log(r"worker 1: backend connection lost", since=since)
         sent = ["late %d" % i for i in range(20)]
         c.send_many(sent)
+        # A stop closes the clients and reads no more: stop only once
+        # the gateway has read them all.
+        harness.wait_counters(gw, lambda k: k["msgs_in"] == 20, what="20 messages read")
         gw.signal(signal.SIGTERM)
         self.assertEqual(c.wait_closed()[0], 1001)
         time.sleep(0.5)
