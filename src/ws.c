@@ -119,6 +119,41 @@ ws_backend_up(int i)
 	return (i >= 0 && i < ws_n && backend_up(&ws_workers[i]));
 }
 
+/* How many workers' backend links are connected now. Front thread. */
+int
+ws_backends_up(void)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < ws_n; i++) {
+		if (backend_up(&ws_workers[i]))
+			n++;
+	}
+	return (n);
+}
+
+/*
+ * Has every worker's loop run its tick since the last call? seen holds
+ * each worker's count of ticks as last read, and is brought up to date.
+ * Return the index of the first worker that has not ticked, or -1.
+ * Front thread.
+ */
+int
+ws_stalled(uint64_t seen[WSG_MAX_WORKERS])
+{
+	uint64_t	 beats;
+	int		 i, stalled = -1;
+
+	for (i = 0; i < ws_n; i++) {
+		beats = __atomic_load_n(&ws_workers[i].w_beats,
+		    __ATOMIC_RELAXED);
+		if (beats == seen[i] && stalled == -1)
+			stalled = i;
+		seen[i] = beats;
+	}
+	return (stalled);
+}
+
 /* Do the workers offer permessage-deflate? Fixed at start. */
 int
 ws_compression(void)
@@ -1275,6 +1310,9 @@ static void
 ws_tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct worker	*w = lws_container_of(sul, struct worker, w_tick);
+
+	/* The watchdog's proof that this loop still runs (ws_stalled). */
+	__atomic_fetch_add(&w->w_beats, 1, __ATOMIC_RELAXED);
 
 	/* backend.down_action "close": the backend is gone for too long. */
 	if (w->w_cfg->c_down_action == DOWN_CLOSE &&

@@ -190,6 +190,7 @@ struct worker {
 	int64_t			 w_stop_deadline;
 	lws_sorted_usec_list_t	 w_stop_timer;
 	lws_sorted_usec_list_t	 w_tick;
+	uint64_t		 w_beats;	/* atomic: ticks, for the watchdog */
 };
 
 /*

@@ -39,6 +39,7 @@ main_reload(void)
 	char		*errs, *line, *next, *keys;
 
 	log_info("SIGHUP: reloading %s", main_cfg->c_file);
+	notify_reloading();
 	if ((cfg = cfg_load(main_cfg->c_file, &errs)) == NULL) {
 		for (line = errs; line != NULL && *line != '\0'; line = next) {
 			if ((next = strchr(line, '\n')) != NULL)
@@ -48,6 +49,7 @@ main_reload(void)
 		free(errs);
 		log_warnx("reload refused: the configuration in force is "
 		    "unchanged");
+		notify_reloaded(0);
 		return;
 	}
 	if ((keys = cfg_restart_keys(main_cfg, cfg)) != NULL) {
@@ -63,6 +65,7 @@ main_reload(void)
 	cfg_free(main_cfg);
 	main_cfg = cfg;
 	log_info("reloaded %s", main_cfg->c_file);
+	notify_reloaded(1);
 }
 
 static void
@@ -72,6 +75,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGTERM:
 	case SIGINT:
 		log_info("%s: stopping", strsignal(sig));
+		notify_stopping();
 		front_stop();
 		admin_stop();
 		event_base_loopbreak(main_base);
@@ -121,7 +125,8 @@ main(int argc, char **argv)
 			check = 1;
 			break;
 		case 'V':
-			printf("wsgated %s\n", PACKAGE_VERSION);
+			printf("wsgated %s (%s)\n", PACKAGE_VERSION,
+			    notify_features);
 			return (0);
 		case 'v':
 			verbose++;
@@ -183,6 +188,7 @@ main(int argc, char **argv)
 	}
 	log_info("wsgated %s started, path %s", PACKAGE_VERSION,
 	    main_cfg->c_listen_path);
+	notify_ready(main_base);
 
 	event_base_dispatch(main_base);
 

@@ -421,13 +421,22 @@ size_t		 ws_sessions(void);
 uint64_t	 ws_queued_msgs(void);
 int		 ws_backend_available(void);
 int		 ws_backend_up(int);
+int		 ws_backends_up(void);
+int		 ws_stalled(uint64_t [WSG_MAX_WORKERS]);
 int		 ws_compression(void);
 int64_t		 ws_epoch(void);
+
+/* notify.c */
+struct event_base;
+extern const char notify_features[];
+void		 notify_ready(struct event_base *);
+void		 notify_reloading(void);
+void		 notify_reloaded(int);
+void		 notify_stopping(void);
 
 /* front.c */
 int		 front_listen(struct cfg *, char **);
 void		 front_set_cfg(struct cfg *);
-struct event_base;
 void		 front_start(struct event_base *);
 void		 front_stop(void);
 int		 front_accepting(void);

@@ -6,7 +6,8 @@ set -e
 # service is not needed.
 pkgs="build-essential autoconf automake pkg-config
       libevent-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev
-      libjansson-dev libconfig-dev check python3 python3-websockets mandoc
+      libjansson-dev libconfig-dev libsystemd-dev systemd
+      check python3 python3-websockets mandoc
       clang libclang-rt-14-dev nodejs chromium fonts-dejavu-core prometheus"
 missing=""
 for p in $pkgs; do

@@ -285,11 +285,13 @@ class Gateway:
     """One wsgated process on a free loopback port, in its own temp dir.
 
     config is either a dict of overrides merged into the test defaults below,
-    or raw libconfig text in which @PORT@ and @SOCKET@ are replaced.
+    or raw libconfig text in which @PORT@ and @SOCKET@ are replaced.  env:
+    variables added to the daemon's environment.
     """
 
     def __init__(self, config=None, framing="length-prefixed", workers=2, start=True,
-                 dir=None, backend_path=None):
+                 dir=None, backend_path=None, env=None):
+        self.env = env
         self.dir = dir or make_tempdir()
         self._own_dir = dir is None
         # The address the tests connect to: listen.address when it is a
@@ -336,18 +338,30 @@ class Gateway:
 
     # Run in the child before exec (e.g. to lower its file limit).
     preexec_fn = None
+    # Descriptors the daemon inherits, as subprocess.Popen's pass_fds.
+    pass_fds = ()
 
-    def start(self, timeout=TIMEOUT):
-        """Start the daemon and wait until its port accepts connections."""
+    def command(self):
+        """The command line that runs the daemon (a subclass may wrap it)."""
+        return [WSGATED, "-f", "-vv", "-c", self.conf_path]
+
+    def start(self, timeout=TIMEOUT, wait=True):
+        """Start the daemon and, with wait, wait until its port answers."""
         log = open(self.log_path, "ab")
+        env = None
+        if self.env:
+            env = dict(os.environ)
+            env.update(self.env)
         try:
             self.proc = subprocess.Popen(
-                [WSGATED, "-f", "-vv", "-c", self.conf_path],
+                self.command(), env=env, pass_fds=self.pass_fds,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=self.preexec_fn)
         finally:
             log.close()
         self.returncode = None
+        if not wait:
+            return
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

@@ -161,7 +161,7 @@ class Options(unittest.TestCase):
     def test_version(self):
         r = run_daemon("-V")
         self.assertEqual(r.returncode, 0)
-        self.assertRegex(r.stdout, r"^wsgated \d+\.\d+\S*\n?$")
+        self.assertRegex(r.stdout, r"^wsgated \d+\.\d+\S* \((?:[+-][a-z]+ ?)+\)\n?$")
 
     def test_help(self):
         r = run_daemon("-h")

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""systemd integration, with the test in systemd's place: READY=1 once an
+upgrade works, STATUS=, RELOADING=1 and READY=1 around a reload (valid or
+broken), STOPPING=1, watchdog pings that stop while a worker is stuck."""
+
+import ctypes
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import harness
+
+# Put the descriptor named by argv[1] at 3, name this process in
+# LISTEN_PID and WATCHDOG_PID where the test asked for them ("self"), and
+# become the daemon: its PID is the one systemd would have given it.
+LAUNCHER = """\
+import os, sys
+fd = int(sys.argv[1])
+if fd >= 0 and fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+for k in ("LISTEN_PID", "WATCHDOG_PID"):
+    if os.environ.get(k) == "self":
+        os.environ[k] = str(os.getpid())
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def build_features():
+    """The features wsgated -V names, e.g. {"+systemd"}."""
+    r = subprocess.run([harness.WSGATED, "-V"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=10)
+    m = re.search(r"\(([^)]*)\)", r.stdout)
+    return set(m.group(1).split()) if m else set()
+
+
+def need_systemd(test):
+    if "+systemd" not in build_features():
+        test.skipTest("wsgated was built without systemd support (-V says -systemd)")
+
+
+class SystemdGateway(harness.Gateway):
+    """A Gateway started through LAUNCHER, with listen_fd as its fd 3."""
+
+    listen_fd = -1
+
+    def command(self):
+        return [sys.executable, "-c", LAUNCHER, str(self.listen_fd)] + super().command()
+
+    @property
+    def pass_fds(self):
+        return (self.listen_fd,) if self.listen_fd >= 0 else ()
+
+
+class NotifySocket:
+    """The AF_UNIX datagram socket systemd listens on for sd_notify()."""
+
+    def __init__(self, dir):
+        self.path = os.path.join(dir, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages = []      # (monotonic time, {VARIABLE: value})
+
+    def close(self):
+        self.sock.close()
+
+    def _read(self, until):
+        self.sock.settimeout(max(0.001, until - time.monotonic()))
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return
+        msg = dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line)
+        self.messages.append((time.monotonic(), msg))
+
+    def wait(self, key, value=None, since=0, timeout=harness.TIMEOUT, match=None):
+        """The index and message of the first one from index since on that
+        sets key (to value, or matching the regex match)."""
+        deadline = time.monotonic() + timeout
+        i = since
+        while True:
+            while i < len(self.messages):
+                msg = self.messages[i][1]
+                if key in msg and (value is None or msg[key] == value) and \
+                        (match is None or re.search(match, msg[key])):
+                    return i, msg
+                i += 1
+            if time.monotonic() >= deadline:
+                raise AssertionError("no %s%s within %.1f s; got %r" % (
+                    key, "=" + value if value else "", timeout,
+                    [m for _, m in self.messages[since:]]))
+            self._read(deadline)
+
+    def collect(self, seconds):
+        """Read whatever arrives for this long."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._read(deadline)
+
+    def count(self, key, since=0):
+        return sum(1 for _, m in self.messages[since:] if key in m)
+
+
+class Notify(harness.GatewayTest):
+    def setUp(self):
+        super().setUp()
+        need_systemd(self)
+
+    def notifying_gateway(self, config=None, env=None, wait=True):
+        gw = SystemdGateway(config, start=False, framing=self.framing)
+        harness.adopt_gateway(self, gw)
+        ns = NotifySocket(gw.dir)
+        self.addCleanup(ns.close)
+        gw.env = dict(env or {}, NOTIFY_SOCKET=ns.path)
+        gw.start(wait=wait)
+        return gw, ns
+
+    def test_ready_when_upgrades_work(self):
+        gw = SystemdGateway(start=False, framing=self.framing)
+        harness.adopt_gateway(self, gw)
+        self.backend(gw, echo=True)
+        ns = NotifySocket(gw.dir)
+        self.addCleanup(ns.close)
+        gw.env = {"NOTIFY_SOCKET": ns.path}
+        gw.start(wait=False)
+        _, msg = ns.wait("READY", "1")
+        # Not a probe first: the upgrade is the first thing tried.
+        c = self.connect(gw)
+        c.send("first")
+        self.assertEqual(c.recv(), "first")
+        self.assertRegex(msg.get("STATUS", ""),
+                         r"^0 connections, backend up on \d/2 workers$")
+
+    def test_status_counts_connections(self):
+        gw, ns = self.notifying_gateway()
+        self.backend(gw, echo=True)
+        i, _ = ns.wait("READY", "1")
+        c = self.connect(gw)
+        c.send("x")
+        self.assertEqual(c.recv(), "x")
+        # Refreshed every 5 s.
+        _, msg = ns.wait("STATUS", since=i + 1, timeout=max(harness.TIMEOUT, 15),
+                         match=r"^1 connection, backend up on 2/2 workers$")
+        self.assertNotIn("READY", msg)
+
+    def test_reload(self):
+        gw, ns = self.notifying_gateway()
+        self.backend(gw)
+        i, _ = ns.wait("READY", "1")
+        gw.signal(signal.SIGHUP)
+        i, msg = ns.wait("RELOADING", "1", since=i + 1)
+        self.assertRegex(msg.get("MONOTONIC_USEC", ""), r"^\d+$")
+        # CLOCK_MONOTONIC, as time.monotonic() reads it on Linux.
+        self.assertLess(abs(int(msg["MONOTONIC_USEC"]) / 1e6 - time.monotonic()), 60)
+        _, msg = ns.wait("READY", "1", since=i + 1)
+        self.assertRegex(msg.get("STATUS", ""), r"^configuration reloaded; \d+ connections")
+        gw.wait_log(r"reloaded ")
+
+    def test_reload_refused(self):
+        gw, ns = self.notifying_gateway()
+        self.backend(gw)
+        i, _ = ns.wait("READY", "1")
+        with open(gw.conf_path, "w") as f:
+            f.write("bogus = 1;\n")
+        gw.signal(signal.SIGHUP)
+        i, _ = ns.wait("RELOADING", "1", since=i + 1)
+        i, msg = ns.wait("READY", "1", since=i + 1)
+        self.assertRegex(msg.get("STATUS", ""),
+                         r"^reload refused, configuration unchanged; .*"
+                         r"last reload refused, see the log$")
+        gw.wait_log(r"reload refused: .*unknown key bogus")
+        # The refresh keeps saying so.
+        _, msg = ns.wait("STATUS", since=i + 1, timeout=max(harness.TIMEOUT, 15),
+                         match=r"connections")
+        self.assertRegex(msg["STATUS"], r"; last reload refused, see the log$")
+
+    def test_stopping(self):
+        gw, ns = self.notifying_gateway()
+        self.backend(gw, echo=True)
+        i, _ = ns.wait("READY", "1")
+        c = self.connect(gw)
+        c.send("x")
+        self.assertEqual(c.recv(), "x")
+        gw.signal(signal.SIGTERM)
+        _, msg = ns.wait("STOPPING", "1", since=i + 1)
+        self.assertEqual(msg.get("STATUS"), "stopping, closing 1 connection")
+        self.assertEqual(gw.wait(), 0)
+
+    def test_no_notify_socket_no_messages(self):
+        """Without NOTIFY_SOCKET nothing is sent (and nothing breaks)."""
+        gw = self.gateway()
+        self.backend(gw, echo=True)
+        c = self.connect(gw)
+        c.send("x")
+        self.assertEqual(c.recv(), "x")
+        self.assertNotIn("notify:", gw.log_text())
+
+
+def tids(pid):
+    return sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
+
+
+class Ptrace:
+    """Stop one thread (not its process) with PTRACE_SEIZE and PTRACE_INTERRUPT."""
+
+    SEIZE, INTERRUPT, DETACH = 0x4206, 0x4207, 17
+
+    def __init__(self):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.restype = ctypes.c_long
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p,
+                                     ctypes.c_void_p]
+
+    def call(self, req, tid):
+        if self.libc.ptrace(req, tid, None, None) == -1:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+
+    def stop(self, tid):
+        self.call(self.SEIZE, tid)
+        self.call(self.INTERRUPT, tid)
+        os.waitpid(tid, 0x40000000)  # __WALL: tid is a thread
+
+    def resume(self, tid):
+        self.call(self.DETACH, tid)
+
+
+class Watchdog(harness.GatewayTest):
+    def setUp(self):
+        super().setUp()
+        need_systemd(self)
+
+    def watchdog_gateway(self, usec, pid="self"):
+        gw = SystemdGateway(start=False, framing=self.framing)
+        harness.adopt_gateway(self, gw)
+        ns = NotifySocket(gw.dir)
+        self.addCleanup(ns.close)
+        gw.env = {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": str(usec),
+                  "WATCHDOG_PID": pid}
+        self.backend(gw)
+        gw.start()
+        return gw, ns
+
+    def test_pings_at_half_the_interval(self):
+        gw, ns = self.watchdog_gateway(400000)
+        i, _ = ns.wait("READY", "1")
+        gw.wait_log(r"watchdog: 0\.400 s; pinging systemd every 0\.200 s")
+        ns.wait("WATCHDOG", "1", since=i)
+        start = len(ns.messages)
+        ns.collect(2.0)
+        # Every 0.2 s: about 10 in 2 s. Loose bounds: a slow machine may
+        # miss some, and a loop that pings without a timer would send
+        # hundreds.
+        n = ns.count("WATCHDOG", since=start)
+        self.assertGreaterEqual(n, 4, ns.messages[start:])
+        self.assertLessEqual(n, 16, ns.messages[start:])
+
+    def test_no_pings_for_another_pid(self):
+        gw, ns = self.watchdog_gateway(200000, pid="1")
+        ns.wait("READY", "1")
+        ns.collect(1.0)
+        self.assertEqual(ns.count("WATCHDOG"), 0)
+        self.assertNotIn("watchdog:", gw.log_text())
+
+    def test_stuck_worker_stops_the_pings(self):
+        gw, ns = self.watchdog_gateway(400000)
+        ns.wait("READY", "1")
+        ns.wait("WATCHDOG", "1")
+        workers = [t for t in tids(gw.proc.pid) if t != gw.proc.pid]
+        self.assertEqual(len(workers), 2, "threads: %r" % (workers,))
+        pt = Ptrace()
+        try:
+            pt.stop(workers[1])
+        except OSError as e:
+            self.skipTest("cannot stop a thread with ptrace: %s" % e)
+        try:
+            since = gw.log_size()
+            gw.wait_log(r"watchdog: worker \d has not run for 0\.2 s; not telling "
+                        r"systemd that all is well", since=since)
+            start = len(ns.messages)
+            ns.collect(1.5)
+            self.assertEqual(ns.count("WATCHDOG", since=start), 0, ns.messages[start:])
+        finally:
+            pt.resume(workers[1])
+        # Running again: the pings come back.
+        ns.wait("WATCHDOG", "1", since=len(ns.messages))
+
+
+if __name__ == "__main__":
+    harness.main()
