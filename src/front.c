@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "wsgated.h"
 
@@ -479,16 +483,110 @@ front_bind_one(const struct addrinfo *ai, char **cause)
 	return (0);
 }
 
-/* Bind every listening socket. Return -1 with *cause on failure. */
+#ifdef HAVE_SYSTEMD
+/* A listening socket systemd passed: check it and make it ours. */
+static int
+front_take_one(int fd, char **cause)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof ss;
+	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
+	int			 r, flags, defer = FRONT_DEFER_SECS;
+
+	if ((r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1)) <= 0) {
+		xasprintf(cause, "file descriptor %d from systemd is not a "
+		    "listening stream socket%s%s", fd, r < 0 ? ": " : "",
+		    r < 0 ? strerror(-r) : "");
+		return (-1);
+	}
+	/* The context's peer address and the per-address limit need IP. */
+	if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0) {
+		xasprintf(cause, "file descriptor %d from systemd is not a TCP "
+		    "socket: ListenStream= must be a port or an address and "
+		    "port", fd);
+		return (-1);
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+		xasprintf(cause, "file descriptor %d from systemd: %s", fd,
+		    strerror(errno));
+		return (-1);
+	}
+	/* As front_bind_one: accept once the request has started. */
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
+	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof host, serv,
+	    sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(host, sizeof host, "?");
+	log_info("listening on [%s]:%s, file descriptor %d from systemd",
+	    host, serv, fd);
+	front_fds[front_nfds++] = fd;
+	return (0);
+}
+#endif
+
+/*
+ * Take the listening sockets systemd passed (socket activation), if it
+ * passed any to this process. Return how many, or -1 with *cause if one
+ * is not a listening TCP socket: better not to start than to serve on
+ * fewer sockets than the unit names.
+ */
+static int
+front_take_fds(char **cause)
+{
+#ifdef HAVE_SYSTEMD
+	int	 i, n;
+
+	/* 1: LISTEN_* leave the environment, so no child sees them. */
+	if ((n = sd_listen_fds(1)) < 0) {
+		xasprintf(cause, "sockets from systemd (LISTEN_FDS): %s",
+		    strerror(-n));
+		return (-1);
+	}
+	if (n > FRONT_MAX_LISTENERS) {
+		xasprintf(cause, "%d sockets from systemd; at most %d", n,
+		    FRONT_MAX_LISTENERS);
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if (front_take_one(SD_LISTEN_FDS_START + i, cause) == -1)
+			return (-1);
+	}
+	return (n);
+#else
+	const char	*pid = getenv("LISTEN_PID");
+
+	if (getenv("LISTEN_FDS") != NULL && pid != NULL &&
+	    strtol(pid, NULL, 10) == (long)getpid()) {
+		xasprintf(cause, "systemd passed sockets (LISTEN_FDS), but "
+		    "wsgated was built without systemd support");
+		return (-1);
+	}
+	return (0);
+#endif
+}
+
+/*
+ * Bind every listening socket, or take those systemd passed. Return -1
+ * with *cause on failure.
+ */
 int
 front_listen(struct cfg *cfg, char **cause)
 {
 	struct addrinfo	 hints, *res, *ai;
 	const char	*host = cfg->c_listen_address;
 	char		 port[16];
-	int		 error;
+	int		 error, n;
 
 	front_cfg = cfg_ref(cfg);
+	front_headers = xcalloc(cfg->c_max_headers, sizeof *front_headers);
+	if ((n = front_take_fds(cause)) == -1)
+		return (-1);
+	if (n > 0) {
+		log_info("listen.address and listen.port are not used: %d "
+		    "socket%s from systemd", n, n == 1 ? "" : "s");
+		return (0);
+	}
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -508,7 +606,6 @@ front_listen(struct cfg *cfg, char **cause)
 		}
 	}
 	freeaddrinfo(res);
-	front_headers = xcalloc(cfg->c_max_headers, sizeof *front_headers);
 	return (0);
 }
 

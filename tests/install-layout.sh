@@ -26,6 +26,7 @@ set -- \
 	/usr/sbin/wsgated \
 	/etc/wsgate/wsgate.conf \
 	"$unitdir/wsgated.service" \
+	"$unitdir/wsgated.socket" \
 	/usr/share/man/man8/wsgated.8 \
 	/usr/share/man/man5/wsgate.conf.5 \
 	/usr/share/man/man7/wsgate-protocol.7

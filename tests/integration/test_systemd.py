@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """systemd integration, with the test in systemd's place: READY=1 once an
 upgrade works, STATUS=, RELOADING=1 and READY=1 around a reload (valid or
-broken), STOPPING=1, watchdog pings that stop while a worker is stuck."""
+broken), STOPPING=1, watchdog pings that stop while a worker is stuck,
+socket activation with LISTEN_FDS."""
 
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import unittest
 
 import harness
 
@@ -288,6 +292,90 @@ class Watchdog(harness.GatewayTest):
             pt.resume(workers[1])
         # Running again: the pings come back.
         ns.wait("WATCHDOG", "1", since=len(ns.messages))
+
+
+class Activation(harness.GatewayTest):
+    """LISTEN_FDS=1 and LISTEN_PID: the socket comes from "systemd"."""
+
+    def setUp(self):
+        super().setUp()
+        need_systemd(self)
+
+    def test_serves_on_the_passed_socket(self):
+        gw = SystemdGateway(start=False, framing=self.framing)
+        harness.adopt_gateway(self, gw)
+        config_port = gw.port
+        lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(16)
+        self.assertNotEqual(lst.getsockname()[1], config_port)
+        gw.port = lst.getsockname()[1]
+        gw.listen_fd = lst.fileno()
+        gw.env = {"LISTEN_FDS": "1", "LISTEN_PID": "self"}
+        self.backend(gw, echo=True)
+        try:
+            gw.start()
+        finally:
+            lst.close()
+        c = self.connect(gw)
+        c.send("via systemd")
+        self.assertEqual(c.recv(), "via systemd")
+        gw.wait_log(r"listening on \[127\.0\.0\.1\]:%d, file descriptor 3 from systemd"
+                    % gw.port)
+        gw.wait_log(r"listen\.address and listen\.port are not used: 1 socket from systemd")
+        self.assertNotIn("listening on [127.0.0.1]:%d" % config_port, gw.log_text())
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", config_port), timeout=2).close()
+
+    def test_other_pid_binds_itself(self):
+        """LISTEN_PID names another process: the sockets are not ours."""
+        gw = self.gateway(env={"LISTEN_FDS": "1", "LISTEN_PID": "1"})
+        self.backend(gw, echo=True)
+        c = self.connect(gw)
+        c.send("x")
+        self.assertEqual(c.recv(), "x")
+        self.assertNotIn("from systemd", gw.log_text())
+
+    def refused(self, sock, why):
+        gw = SystemdGateway(start=False, framing=self.framing)
+        self.addCleanup(gw.close)
+        gw.listen_fd = sock.fileno()
+        env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID="self")
+        r = subprocess.run(gw.command(), env=env, pass_fds=gw.pass_fds,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=harness.TIMEOUT)
+        sock.close()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("file descriptor 3 from systemd is not a " + why, r.stderr)
+
+    def test_refuses_a_socket_that_does_not_listen(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        self.refused(s, "listening stream socket")
+
+    def test_refuses_a_datagram_socket(self):
+        self.refused(socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+                     "listening stream socket")
+
+    def test_refuses_a_unix_socket(self):
+        d = tempfile.mkdtemp(dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(os.path.join(d, "s"))
+        s.listen(1)
+        self.refused(s, "TCP socket")
+
+
+class Units(unittest.TestCase):
+    def test_units_agree(self):
+        """The socket unit listens where the shipped config does."""
+        with open(os.path.join(harness.SRCDIR, "systemd", "wsgated.socket")) as f:
+            sock = f.read()
+        with open(os.path.join(harness.SRCDIR, "conf", "wsgate.conf")) as f:
+            conf = f.read()
+        address = re.search(r'^\s*address = "([^"]*)";', conf, re.M).group(1)
+        port = re.search(r"^\s*port = (\d+);", conf, re.M).group(1)
+        self.assertRegex(sock, r"(?m)^ListenStream=%s:%s$" % (re.escape(address), port))
 
 
 if __name__ == "__main__":
