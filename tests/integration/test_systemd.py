@@ -2,7 +2,8 @@
 """systemd integration, with the test in systemd's place: READY=1 once an
 upgrade works, STATUS=, RELOADING=1 and READY=1 around a reload (valid or
 broken), STOPPING=1, watchdog pings that stop while a worker is stuck,
-socket activation with LISTEN_FDS."""
+socket activation with LISTEN_FDS, and systemd-analyze verify on the
+shipped units."""
 
 import ctypes
 import os
@@ -366,7 +367,52 @@ class Activation(harness.GatewayTest):
         self.refused(s, "TCP socket")
 
 
+def substituted_units(dest):
+    """The shipped units in dest, with the build tree's daemon in them."""
+    sbindir = os.path.dirname(os.path.abspath(harness.WSGATED))
+    out = []
+    for name, src in (("wsgated.service", "wsgated.service.in"),
+                      ("wsgated.socket", "wsgated.socket")):
+        with open(os.path.join(harness.SRCDIR, "systemd", src)) as f:
+            text = f.read()
+        text = text.replace("@sbindir@", sbindir).replace("@sysconfdir@", "/etc")
+        path = os.path.join(dest, name)
+        with open(path, "w") as f:
+            f.write(text)
+        out.append(path)
+    return out
+
+
 class Units(unittest.TestCase):
+    def test_systemd_analyze_verify(self):
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            self.skipTest("no systemd-analyze (Debian package systemd)")
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        units = substituted_units(d)
+        r = subprocess.run([analyze, "verify", "--man=no"] + units,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60, cwd=d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout + r.stderr, "")
+
+    def test_service_exposure(self):
+        """The sandbox keeps systemd-analyze security's exposure low."""
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            self.skipTest("no systemd-analyze (Debian package systemd)")
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        service = substituted_units(d)[0]
+        r = subprocess.run([analyze, "security", "--offline=true", "--no-pager", service],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60, cwd=d)
+        m = re.search(r"Overall exposure level for wsgated\.service: (\d+\.\d+)", r.stdout)
+        self.assertIsNotNone(m, r.stdout + r.stderr)
+        # 7.2 as a plain DynamicUser service; 1.2 with the sandbox.
+        self.assertLessEqual(float(m.group(1)), 1.5, r.stdout)
+
     def test_units_agree(self):
         """The socket unit listens where the shipped config does."""
         with open(os.path.join(harness.SRCDIR, "systemd", "wsgated.socket")) as f:
