@@ -286,7 +286,7 @@ class Gateway:
 
     config is either a dict of overrides merged into the test defaults below,
     or raw libconfig text in which @PORT@ and @SOCKET@ are replaced.  env:
-    variables added to the daemon's environment.
+    variables added to the daemon's environment (None: removed).
     """
 
     def __init__(self, config=None, framing="length-prefixed", workers=2, start=True,
@@ -352,6 +352,7 @@ class Gateway:
         if self.env:
             env = dict(os.environ)
             env.update(self.env)
+            env = {k: v for k, v in env.items() if v is not None}
         try:
             self.proc = subprocess.Popen(
                 self.command(), env=env, pass_fds=self.pass_fds,

@@ -197,7 +197,7 @@ class Notify(harness.GatewayTest):
 
     def test_no_notify_socket_no_messages(self):
         """Without NOTIFY_SOCKET nothing is sent (and nothing breaks)."""
-        gw = self.gateway()
+        gw = self.gateway(env={"NOTIFY_SOCKET": None})
         self.backend(gw, echo=True)
         c = self.connect(gw)
         c.send("x")
