@@ -143,6 +143,27 @@ struct ctx_field {
 	size_t		 f_max_length;
 };
 
+/* The jwt group: where a token is, and what makes it valid. */
+#define WSG_MAX_JWT_ALGS	8	/* jwt.algorithms */
+struct jwt_keys;
+struct jwt_conf {
+	int		 j_enabled;	/* the group is present */
+	enum ctx_source	 j_source;	/* cookie, header or query */
+	char		*j_key;
+	char		*j_secret_file;
+	char		*j_public_key_file;
+	char		*j_jwks_file;
+	char		**j_algorithms;
+	size_t		 j_nalgorithms;
+	unsigned int	 j_algs;	/* 1 << enum jwt_alg, from the above */
+	char		*j_issuer;	/* NULL: not checked */
+	char		*j_audience;	/* NULL: not checked */
+	int		 j_leeway;	/* seconds, for exp and nbf */
+	int		 j_required;
+	size_t		 j_max_token_bytes;
+	struct jwt_keys	*j_keys;	/* loaded by cfg_read */
+};
+
 struct cfg {
 	char		*c_file;
 	int		 c_refs;	/* atomic; cfg_free drops one */
@@ -267,6 +288,52 @@ int		 cmd_scan_send(const char *, size_t, struct cmd_send *);
 /* iplimit.c */
 int		 iplimit_acquire(const char *, size_t);
 void		 iplimit_release(const char *);
+
+/* jwt.c */
+enum jwt_alg {
+	JWT_HS256,
+	JWT_HS384,
+	JWT_HS512,
+	JWT_RS256,
+	JWT_ES256
+};
+
+/* Why a token was refused; each has a counter jwt_refused_<name>. */
+enum jwt_result {
+	JWT_OK,
+	JWT_MISSING,
+	JWT_TOO_LARGE,
+	JWT_MALFORMED,
+	JWT_ALGORITHM,		/* alg not accepted, or not the key's kind */
+	JWT_KEY,		/* no key for its kid */
+	JWT_SIGNATURE,
+	JWT_EXPIRED,
+	JWT_NOT_YET_VALID,
+	JWT_ISSUER,
+	JWT_AUDIENCE,
+	JWT_NRESULTS
+};
+
+enum jwt_keysrc {
+	JWT_KEYS_SECRET,	/* jwt.secret_file */
+	JWT_KEYS_PEM,		/* jwt.public_key_file */
+	JWT_KEYS_JWKS		/* jwt.jwks_file */
+};
+
+int		 jwt_alg_parse(const char *);
+const char	*jwt_alg_name(enum jwt_alg);
+const char	*jwt_result_name(enum jwt_result);
+ssize_t		 jwt_b64url_decode(const char *, size_t, unsigned char *);
+struct jwt_keys	*jwt_keys_parse(enum jwt_keysrc, const void *, size_t,
+		     char **);
+struct jwt_keys	*jwt_keys_load(enum jwt_keysrc, const char *, char **);
+void		 jwt_keys_free(struct jwt_keys *);
+unsigned int	 jwt_keys_algs(const struct jwt_keys *);
+char		*jwt_keys_describe(const struct jwt_keys *);
+enum jwt_result	 jwt_verify(const struct jwt_conf *, const char *, size_t,
+		     int64_t, json_t **);
+enum jwt_result	 jwt_check(const struct jwt_conf *,
+		     const struct http_request *, int64_t, json_t **);
 
 /* ctx.c */
 void		 ctx_new_id(char [WSG_ID_LEN + 1]);

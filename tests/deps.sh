@@ -6,7 +6,7 @@ set -e
 # service is not needed.
 pkgs="build-essential autoconf automake pkg-config
       libevent-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev
-      libjansson-dev libconfig-dev libsystemd-dev systemd
+      libjansson-dev libconfig-dev libsystemd-dev systemd libssl-dev openssl
       check python3 python3-websockets mandoc
       clang libclang-rt-14-dev nodejs chromium fonts-dejavu-core prometheus"
 missing=""
