@@ -49,6 +49,7 @@ struct cfg_key {
 
 static int	cfg_is_token(const char *);
 static int	cfg_is_origin(const char *);
+static int	cfg_is_jwt_alg(const char *);
 
 static const char *const cfg_framing_names[] = {
 	"length-prefixed", "ndjson", NULL
@@ -60,7 +61,11 @@ static const char *const cfg_send_queue_policy_names[] = {
 	"close", "drop", NULL
 };
 static const char *const cfg_source_names[] = {
-	"cookie", "header", "query", "peer", NULL
+	"cookie", "header", "query", "peer", "jwt", NULL
+};
+/* In the order of enum ctx_source. */
+static const char *const cfg_jwt_source_names[] = {
+	"cookie", "header", "query", NULL
 };
 
 #define K(g, n, t, lo, hi, d, sd, m) \
@@ -137,6 +142,24 @@ static const struct cfg_key cfg_keys[] = {
 	K("admin", "address", CFG_STRING, 0, 0, 0, "127.0.0.1",
 	    c_admin_address),
 	K("admin", "port", CFG_INT, 0, 65535, 0, NULL, c_admin_port),
+
+	/* Defaults apply only when the group is present. */
+	KE("jwt", "source", cfg_jwt_source_names, "header", c_jwt.j_source),
+	K("jwt", "key", CFG_STRING, 0, 0, 0, "Authorization", c_jwt.j_key),
+	K("jwt", "secret_file", CFG_STRING, 0, 0, 0, NULL,
+	    c_jwt.j_secret_file),
+	K("jwt", "public_key_file", CFG_STRING, 0, 0, 0, NULL,
+	    c_jwt.j_public_key_file),
+	K("jwt", "jwks_file", CFG_STRING, 0, 0, 0, NULL, c_jwt.j_jwks_file),
+	KL("jwt", "algorithms", WSG_MAX_JWT_ALGS, c_jwt.j_algorithms,
+	    c_jwt.j_nalgorithms, cfg_is_jwt_alg,
+	    "algorithm (HS256, HS384, HS512, RS256 or ES256)"),
+	K("jwt", "issuer", CFG_STRING, 0, 0, 0, NULL, c_jwt.j_issuer),
+	K("jwt", "audience", CFG_STRING, 0, 0, 0, NULL, c_jwt.j_audience),
+	K("jwt", "leeway", CFG_INT, 0, 3600, 30, NULL, c_jwt.j_leeway),
+	K("jwt", "required", CFG_BOOL, 0, 1, 1, NULL, c_jwt.j_required),
+	K("jwt", "max_token_bytes", CFG_SIZE, 64, 65536, 8192, NULL,
+	    c_jwt.j_max_token_bytes),
 };
 #undef K
 #undef KE
@@ -145,6 +168,7 @@ static const struct cfg_key cfg_keys[] = {
 
 static const char *const cfg_groups[] = {
 	"listen", "backend", "context", "limits", "websocket", "log", "admin",
+	"jwt",
 	NULL
 };
 
@@ -278,6 +302,13 @@ cfg_is_token(const char *s)
 			return (0);
 	}
 	return (1);
+}
+
+/* An algorithm jwt.c verifies; "none" is not one. */
+static int
+cfg_is_jwt_alg(const char *s)
+{
+	return (jwt_alg_parse(s) != -1);
 }
 
 /*
@@ -457,10 +488,10 @@ cfg_read_field(struct cfg_errors *e, config_setting_t *g, struct cfg *c,
 
 	if (src == NULL)
 		cfg_error(e, g, "context field: source is missing (one of "
-		    "cookie, header, query, peer)");
+		    "cookie, header, query, peer, jwt)");
 	else if ((idx = cfg_name_index(cfg_source_names, src)) == -1)
 		cfg_error(e, g, "context field source \"%s\": must be one of "
-		    "cookie, header, query, peer", src);
+		    "cookie, header, query, peer, jwt", src);
 	else {
 		f->f_source = (enum ctx_source)idx;
 		if (f->f_source == CTX_SOURCE_PEER && key != NULL)
@@ -631,6 +662,103 @@ cfg_read_key(struct cfg_errors *e, const struct cfg_key *k,
 	}
 }
 
+/* A key file's path: a relative one is taken from the config's directory. */
+static char *
+cfg_path(const struct cfg *c, const char *path)
+{
+	const char	*slash = strrchr(c->c_file, '/');
+	char		*out;
+
+	if (path[0] == '/' || slash == NULL)
+		return (xstrdup(path));
+	xasprintf(&out, "%.*s/%s", (int)(slash - c->c_file), c->c_file, path);
+	return (out);
+}
+
+/*
+ * The jwt group: one key file, loaded now so that a bad one is an error
+ * of the file (and a reload reads it again), and algorithms that fit it.
+ */
+static void
+cfg_check_jwt(struct cfg_errors *e, config_t *lc, struct cfg *c)
+{
+	static const char *const files[] = {
+		"secret_file", "public_key_file", "jwks_file"
+	};
+	struct jwt_conf		*j = &c->c_jwt;
+	config_setting_t	*fs, *s = NULL;
+	char			*const paths[] = {
+		j->j_secret_file, j->j_public_key_file, j->j_jwks_file
+	};
+	char			*path, *cause, *what, name[32];
+	unsigned int		 fit;
+	size_t			 i, n = 0, which = 0;
+
+	fs = config_lookup(lc, "context.fields");
+	for (i = 0; i < c->c_nfields; i++) {
+		if (c->c_fields[i].f_source == CTX_SOURCE_JWT && !j->j_enabled)
+			cfg_error(e, fs ? config_setting_get_elem(fs,
+			    (unsigned int)i) : NULL, "context field %s: "
+			    "source jwt needs the jwt group",
+			    c->c_fields[i].f_name);
+	}
+	if (!j->j_enabled)
+		return;
+
+	if (j->j_key[0] == '\0' || (j->j_source == CTX_SOURCE_HEADER &&
+	    !cfg_is_token(j->j_key)))
+		cfg_error(e, config_lookup(lc, "jwt.key"), "jwt.key: \"%s\" is "
+		    "not valid", j->j_key);
+	for (i = 0; i < 3; i++) {
+		if (paths[i] == NULL)
+			continue;
+		n++;
+		which = i;
+		snprintf(name, sizeof name, "jwt.%s", files[i]);
+		s = config_lookup(lc, name);
+		if (paths[i][0] == '\0')
+			cfg_error(e, s, "jwt.%s: must not be empty", files[i]);
+	}
+	if (n != 1) {
+		cfg_error(e, n == 0 ? config_lookup(lc, "jwt") : s,
+		    "jwt: exactly one of secret_file, public_key_file and "
+		    "jwks_file is needed");
+		return;
+	}
+	if (j->j_nalgorithms == 0) {
+		cfg_error(e, (s = config_lookup(lc, "jwt.algorithms")) ? s :
+		    config_lookup(lc, "jwt"), "jwt.algorithms: the algorithms "
+		    "to accept are required, e.g. [ \"HS256\" ]");
+		return;
+	}
+	for (i = 0; i < j->j_nalgorithms; i++)
+		j->j_algs |= 1U << jwt_alg_parse(j->j_algorithms[i]);
+	if (paths[which][0] == '\0')
+		return;
+
+	snprintf(name, sizeof name, "jwt.%s", files[which]);
+	s = config_lookup(lc, name);
+	path = cfg_path(c, paths[which]);
+	j->j_keys = jwt_keys_load((enum jwt_keysrc)which, path, &cause);
+	free(path);
+	if (j->j_keys == NULL) {
+		cfg_error(e, s, "%s: %s", name, cause);
+		free(cause);
+		return;
+	}
+	/* An algorithm the key cannot verify is a mistake, never a fallback. */
+	fit = jwt_keys_algs(j->j_keys);
+	for (i = 0; i <= JWT_ES256; i++) {
+		if ((j->j_algs & 1U << i) == 0 || (fit & 1U << i) != 0)
+			continue;
+		what = jwt_keys_describe(j->j_keys);
+		cfg_error(e, config_lookup(lc, "jwt.algorithms"),
+		    "jwt.algorithms: %s cannot be verified with %s (%s)",
+		    jwt_alg_name((enum jwt_alg)i), name, what);
+		free(what);
+	}
+}
+
 /* Checks that involve more than one key. */
 static void
 cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
@@ -676,6 +804,7 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 		    "backend.reconnect_min: %g is greater than "
 		    "backend.reconnect_max %g", c->c_reconnect_min,
 		    c->c_reconnect_max);
+	cfg_check_jwt(e, lc, c);
 }
 
 static struct cfg *
@@ -705,6 +834,8 @@ cfg_read(config_t *lc, const char *file, int ok, char **errs)
 		const char *name = config_setting_name(s);
 
 		if (config_setting_is_group(s) && cfg_name_index(cfg_groups, name) != -1) {
+			if (strcmp(name, "jwt") == 0)
+				c->c_jwt.j_enabled = 1;
 			for (j = 0; (g = config_setting_get_elem(s, j)) !=
 			    NULL; j++) {
 				k = cfg_key_find(name, config_setting_name(g));
@@ -845,5 +976,15 @@ cfg_free(struct cfg *c)
 	free(c->c_backend_socket);
 	free(c->c_admin_address);
 	cfg_free_fields(c);
+	free(c->c_jwt.j_key);
+	free(c->c_jwt.j_secret_file);
+	free(c->c_jwt.j_public_key_file);
+	free(c->c_jwt.j_jwks_file);
+	for (i = 0; i < c->c_jwt.j_nalgorithms; i++)
+		free(c->c_jwt.j_algorithms[i]);
+	free(c->c_jwt.j_algorithms);
+	free(c->c_jwt.j_issuer);
+	free(c->c_jwt.j_audience);
+	jwt_keys_free(c->c_jwt.j_keys);
 	free(c);
 }

@@ -87,6 +87,8 @@ ctx_field_value(const struct ctx_field *f, const struct http_request *req,
 		*v = peer;
 		*len = strlen(peer);
 		return (1);
+	case CTX_SOURCE_JWT:
+		return (0);
 	}
 	return (0);
 }

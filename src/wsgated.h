@@ -132,13 +132,15 @@ enum ctx_source {
 	CTX_SOURCE_COOKIE,
 	CTX_SOURCE_HEADER,
 	CTX_SOURCE_QUERY,
-	CTX_SOURCE_PEER
+	CTX_SOURCE_PEER,
+	CTX_SOURCE_JWT		/* a claim of the verified token */
 };
 
 struct ctx_field {
 	char		*f_name;
 	enum ctx_source	 f_source;
-	char		*f_key;		/* NULL for CTX_SOURCE_PEER */
+	char		*f_key;		/* NULL for CTX_SOURCE_PEER; the
+					   claim's name for CTX_SOURCE_JWT */
 	int		 f_required;
 	size_t		 f_max_length;
 };
@@ -161,7 +163,7 @@ struct jwt_conf {
 	int		 j_leeway;	/* seconds, for exp and nbf */
 	int		 j_required;
 	size_t		 j_max_token_bytes;
-	struct jwt_keys	*j_keys;	/* loaded by cfg_read */
+	struct jwt_keys	*j_keys;	/* loaded with the file */
 };
 
 struct cfg {
@@ -191,6 +193,8 @@ struct cfg {
 
 	struct ctx_field *c_fields;
 	size_t		 c_nfields;
+
+	struct jwt_conf	 c_jwt;
 
 	size_t		 c_max_head_bytes;
 	size_t		 c_max_headers;

@@ -18,9 +18,10 @@ FUZZ_SANITIZE = -fsanitize=fuzzer,address,undefined \
 FUZZ_COMPILE = -g -O1 -fno-omit-frame-pointer $(FUZZ_SANITIZE) \
 	-I$(top_builddir) -I$(top_srcdir)/src -D_GNU_SOURCE \
 	-DSYSCONFDIR='"$(sysconfdir)"' \
-	$(LWS_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS)
+	$(LWS_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBCONFIG_CFLAGS) \
+	$(LIBCRYPTO_CFLAGS)
 # log.c only includes the lws and libevent headers: no need to link them.
-FUZZ_LINK = $(JANSSON_LIBS) $(LIBCONFIG_LIBS)
+FUZZ_LINK = $(JANSSON_LIBS) $(LIBCONFIG_LIBS) $(LIBCRYPTO_LIBS)
 
 FUZZ_SRCDIR = $(top_srcdir)/tests/fuzz
 FUZZ_OUTDIR = $(top_builddir)/tests/fuzz
@@ -39,6 +40,7 @@ FUZZ_SRC_HTTP = $(FUZZ_SRCDIR)/fuzz_http.c $(top_srcdir)/src/http.c \
 	$(FUZZ_SRC_BASE)
 FUZZ_SRC_CTX = $(FUZZ_SRCDIR)/fuzz_ctx.c $(top_srcdir)/src/ctx.c \
 	$(top_srcdir)/src/http.c $(top_srcdir)/src/cfg.c \
+	$(top_srcdir)/src/jwt.c \
 	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_FRAME = $(FUZZ_SRCDIR)/fuzz_frame.c $(top_srcdir)/src/frame.c \
 	$(top_srcdir)/src/buf.c $(top_srcdir)/src/b64.c \
@@ -46,7 +48,7 @@ FUZZ_SRC_FRAME = $(FUZZ_SRCDIR)/fuzz_frame.c $(top_srcdir)/src/frame.c \
 FUZZ_SRC_CMD = $(FUZZ_SRCDIR)/fuzz_cmd.c $(top_srcdir)/src/cmd.c \
 	$(top_srcdir)/src/jstr.c $(top_srcdir)/src/utf8.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_CFG = $(FUZZ_SRCDIR)/fuzz_cfg.c $(top_srcdir)/src/cfg.c \
-	$(FUZZ_SRC_BASE)
+	$(top_srcdir)/src/jwt.c $(top_srcdir)/src/http.c $(FUZZ_SRC_BASE)
 FUZZ_DEPS = $(top_srcdir)/src/wsgated.h $(top_builddir)/config.h \
 	$(FUZZ_SRCDIR)/fuzz.mk
 

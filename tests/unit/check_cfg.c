@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "unit.h"
 
 /* The errors of text, which must not load; the caller frees them. */
@@ -369,7 +372,7 @@ START_TEST(err_field_without_name_source_key)
 	ERRORS("context = {\n fields = (\n  { name = \"a\"; key = \"a\"; }"
 	    "\n );\n};\n",
 	    "t.conf:3: context field: source is missing (one of cookie, header, "
-	    "query, peer)\n");
+	    "query, peer, jwt)\n");
 	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"query\"; }"
 	    "\n );\n};\n",
 	    "t.conf:3: context field: source query needs a key\n");
@@ -409,11 +412,11 @@ START_TEST(err_unknown_source)
 	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"body\";"
 	    " key = \"x\"; }\n );\n};\n",
 	    "t.conf:3: context field source \"body\": must be one of cookie, "
-	    "header, query, peer\n");
+	    "header, query, peer, jwt\n");
 	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"Cookie\";"
 	    " key = \"x\"; }\n );\n};\n",
 	    "t.conf:3: context field source \"Cookie\": must be one of cookie, "
-	    "header, query, peer\n");
+	    "header, query, peer, jwt\n");
 }
 END_TEST
 
@@ -670,6 +673,299 @@ START_TEST(err_several_all_reported)
 }
 END_TEST
 
+/* jwt */
+
+#define JWT_SECRET	"0123456789abcdef0123456789abcdef"	/* 32 bytes */
+
+/* A file in a fresh directory holding text; *dir to remove after. */
+static char *
+tmp_file(const char *name, const void *data, size_t len, char **dir)
+{
+	char	 tmpl[] = "/tmp/check_cfg.XXXXXX", *path;
+	int	 fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	*dir = xstrdup(tmpl);
+	xasprintf(&path, "%s/%s", tmpl, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	return (path);
+}
+
+static void
+tmp_remove(char *path, char *dir)
+{
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(dir);
+}
+
+/* A PEM public key file of a fresh key of type ("RSA" or "EC"). */
+static char *
+tmp_pem(const char *type, char **dir)
+{
+	EVP_PKEY	*pkey;
+	BIO		*bio = BIO_new(BIO_s_mem());
+	char		*data, *path;
+	long		 n;
+
+	if (strcmp(type, "RSA") == 0)
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	else
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	ck_assert_ptr_nonnull(pkey);
+	ck_assert_int_eq(PEM_write_bio_PUBKEY(bio, pkey), 1);
+	n = BIO_get_mem_data(bio, &data);
+	path = tmp_file("jwt.pem", data, (size_t)n, dir);
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	return (path);
+}
+
+START_TEST(jwt_group_all_keys)
+{
+	struct cfg	*c;
+	char		*dir, *path, *text;
+
+	path = tmp_file("jwt.secret", JWT_SECRET "\n", 33, &dir);
+	xasprintf(&text,
+	    "jwt = {\n"
+	    "  source = \"cookie\";\n"
+	    "  key = \"X-Token\";\n"
+	    "  secret_file = \"%s\";\n"
+	    "  algorithms = [ \"HS256\" ];\n"
+	    "  issuer = \"https://auth.example.com\";\n"
+	    "  audience = \"wsgate\";\n"
+	    "  leeway = 0;\n"
+	    "  required = false;\n"
+	    "  max_token_bytes = 1024;\n"
+	    "};\n"
+	    "context = { fields = (\n"
+	    "  { name = \"userId\"; source = \"jwt\"; key = \"sub\"; "
+	    "required = true; },\n"
+	    "  { name = \"roles\"; source = \"jwt\"; key = \"roles\"; }\n"
+	    "); };\n", path);
+	c = unit_cfg(text);
+	ck_assert_int_eq(c->c_jwt.j_enabled, 1);
+	ck_assert_int_eq(c->c_jwt.j_source, CTX_SOURCE_COOKIE);
+	ck_assert_str_eq(c->c_jwt.j_key, "X-Token");
+	ck_assert_str_eq(c->c_jwt.j_secret_file, path);
+	ck_assert_uint_eq(c->c_jwt.j_algs, 1U << JWT_HS256);
+	ck_assert_str_eq(c->c_jwt.j_issuer, "https://auth.example.com");
+	ck_assert_str_eq(c->c_jwt.j_audience, "wsgate");
+	ck_assert_int_eq(c->c_jwt.j_leeway, 0);
+	ck_assert_int_eq(c->c_jwt.j_required, 0);
+	ck_assert_uint_eq(c->c_jwt.j_max_token_bytes, 1024);
+	ck_assert_ptr_nonnull(c->c_jwt.j_keys);
+	ck_assert_uint_eq(jwt_keys_algs(c->c_jwt.j_keys), 1U << JWT_HS256);
+	ck_assert_uint_eq(c->c_nfields, 2);
+	ck_assert_int_eq(c->c_fields[0].f_source, CTX_SOURCE_JWT);
+	ck_assert_str_eq(c->c_fields[0].f_key, "sub");
+	ck_assert_int_eq(c->c_fields[0].f_required, 1);
+	cfg_free(c);
+	free(text);
+	tmp_remove(path, dir);
+}
+END_TEST
+
+START_TEST(jwt_defaults_and_absent_group)
+{
+	struct cfg	*c;
+	char		*dir, *path, *text;
+
+	c = unit_cfg("");
+	ck_assert_int_eq(c->c_jwt.j_enabled, 0);
+	ck_assert_ptr_null(c->c_jwt.j_keys);
+	cfg_free(c);
+
+	/* The group without a jwt field only gates the upgrade. */
+	path = tmp_file("k", JWT_SECRET, 32, &dir);
+	xasprintf(&text, "jwt = { secret_file = \"%s\"; algorithms = "
+	    "( \"HS256\" ); };\n", path);
+	c = unit_cfg(text);
+	ck_assert_int_eq(c->c_jwt.j_enabled, 1);
+	ck_assert_int_eq(c->c_jwt.j_source, CTX_SOURCE_HEADER);
+	ck_assert_str_eq(c->c_jwt.j_key, "Authorization");
+	ck_assert_ptr_null(c->c_jwt.j_issuer);
+	ck_assert_ptr_null(c->c_jwt.j_audience);
+	ck_assert_int_eq(c->c_jwt.j_leeway, 30);
+	ck_assert_int_eq(c->c_jwt.j_required, 1);
+	ck_assert_uint_eq(c->c_jwt.j_max_token_bytes, 8192);
+	ck_assert_uint_eq(c->c_nfields, 2);
+	cfg_free(c);
+	free(text);
+	tmp_remove(path, dir);
+}
+END_TEST
+
+START_TEST(jwt_public_key_files)
+{
+	struct cfg	*c;
+	char		*dir, *path, *text;
+
+	path = tmp_pem("RSA", &dir);
+	xasprintf(&text, "jwt = { public_key_file = \"%s\"; algorithms = "
+	    "[ \"RS256\" ]; };\n", path);
+	c = unit_cfg(text);
+	ck_assert_uint_eq(c->c_jwt.j_algs, 1U << JWT_RS256);
+	cfg_free(c);
+	free(text);
+	tmp_remove(path, dir);
+
+	path = tmp_pem("EC", &dir);
+	xasprintf(&text, "jwt = { public_key_file = \"%s\"; algorithms = "
+	    "[ \"ES256\" ]; };\n", path);
+	c = unit_cfg(text);
+	ck_assert_uint_eq(c->c_jwt.j_algs, 1U << JWT_ES256);
+	cfg_free(c);
+	free(text);
+	/* An RSA algorithm with an EC key. */
+	xasprintf(&text, "jwt = {\n public_key_file = \"%s\";\n algorithms = "
+	    "[ \"ES256\", \"RS256\" ];\n};\n", path);
+	ERRORS(text, "t.conf:3: jwt.algorithms: RS256 cannot be verified with "
+	    "jwt.public_key_file (an EC P-256 key)\n");
+	free(text);
+	tmp_remove(path, dir);
+}
+END_TEST
+
+START_TEST(jwt_relative_key_path_from_config_dir)
+{
+	struct cfg	*c;
+	char		*dir, *sdir, *conf, *secret, *text, *errs = NULL;
+	int		 fd;
+
+	secret = tmp_file("jwt.secret", JWT_SECRET, 32, &sdir);
+	xasprintf(&text, "jwt = { secret_file = \"jwt.secret\"; algorithms = "
+	    "[ \"HS256\" ]; };\n");
+	xasprintf(&conf, "%s/wsgate.conf", sdir);
+	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	c = cfg_load(conf, &errs);
+	ck_assert_msg(c != NULL, "%s", errs ? errs : "");
+	ck_assert_ptr_nonnull(c->c_jwt.j_keys);
+	cfg_free(c);
+	unlink(conf);
+	free(conf);
+	free(text);
+	dir = sdir;
+	tmp_remove(secret, dir);
+}
+END_TEST
+
+START_TEST(err_jwt_field_without_group)
+{
+	ERRORS("context = {\n fields = (\n  { name = \"a\"; source = \"peer\"; "
+	    "},\n  { name = \"u\"; source = \"jwt\"; key = \"sub\"; }\n );\n};\n",
+	    "t.conf:4: context field u: source jwt needs the jwt group\n");
+	ERRORS("context = {\n fields = (\n  { name = \"u\"; source = \"jwt\"; }"
+	    "\n );\n};\n",
+	    "t.conf:3: context field: source jwt needs a key\n");
+}
+END_TEST
+
+START_TEST(err_jwt_key_files)
+{
+	char	*dir, *path, *text, *want;
+
+	ERRORS("jwt = {\n algorithms = [ \"HS256\" ];\n};\n",
+	    "t.conf:1: jwt: exactly one of secret_file, public_key_file and "
+	    "jwks_file is needed\n");
+	ERRORS("jwt = {\n secret_file = \"/a\";\n jwks_file = \"/b\";\n"
+	    " algorithms = [ \"HS256\" ];\n};\n",
+	    "t.conf:3: jwt: exactly one of secret_file, public_key_file and "
+	    "jwks_file is needed\n");
+	ERRORS("jwt = {\n secret_file = \"/nonexistent/jwt.secret\";\n"
+	    " algorithms = [ \"HS256\" ];\n};\n",
+	    "t.conf:2: jwt.secret_file: /nonexistent/jwt.secret: No such file "
+	    "or directory\n");
+	ERRORS("jwt = {\n secret_file = \"\";\n algorithms = [ \"HS256\" ];\n"
+	    "};\n", "t.conf:2: jwt.secret_file: must not be empty\n");
+
+	path = tmp_file("jwt.pem", "not a key\n", 10, &dir);
+	xasprintf(&text, "jwt = {\n public_key_file = \"%s\";\n algorithms = "
+	    "[ \"RS256\" ];\n};\n", path);
+	xasprintf(&want, "t.conf:2: jwt.public_key_file: %s: no PEM public key "
+	    "(-----BEGIN PUBLIC KEY-----) in it\n", path);
+	ERRORS(text, want);
+	free(text);
+	free(want);
+	xasprintf(&text, "jwt = {\n jwks_file = \"%s\";\n algorithms = "
+	    "[ \"RS256\" ];\n};\n", path);
+	xasprintf(&want, "t.conf:2: jwt.jwks_file: %s: not JSON: line 1: "
+	    "'[' or '{' expected near 'not'\n", path);
+	ERRORS(text, want);
+	free(text);
+	free(want);
+	tmp_remove(path, dir);
+}
+END_TEST
+
+START_TEST(err_jwt_algorithms)
+{
+	char	*dir, *path, *text;
+
+	path = tmp_file("jwt.secret", JWT_SECRET, 32, &dir);
+	xasprintf(&text, "jwt = {\n secret_file = \"%s\";\n};\n", path);
+	ERRORS(text, "t.conf:1: jwt.algorithms: the algorithms to accept are "
+	    "required, e.g. [ \"HS256\" ]\n");
+	free(text);
+	xasprintf(&text, "jwt = {\n secret_file = \"%s\";\n algorithms = "
+	    "[ ];\n};\n", path);
+	ERRORS(text, "t.conf:3: jwt.algorithms: the algorithms to accept are "
+	    "required, e.g. [ \"HS256\" ]\n");
+	free(text);
+	xasprintf(&text, "jwt = {\n secret_file = \"%s\";\n algorithms = "
+	    "[ \"HS256\", \"none\" ];\n};\n", path);
+	ERRORS(text, "t.conf:3: jwt.algorithms: \"none\" is not a valid "
+	    "algorithm (HS256, HS384, HS512, RS256 or ES256)\n");
+	free(text);
+	/* RS256 with a secret; HS512 with a 32-byte secret. */
+	xasprintf(&text, "jwt = {\n secret_file = \"%s\";\n algorithms = "
+	    "[ \"HS256\", \"RS256\", \"HS512\" ];\n};\n", path);
+	ERRORS(text, "t.conf:3: jwt.algorithms: HS512 cannot be verified with "
+	    "jwt.secret_file (a secret of 32 bytes; HS256 needs 32 or more, "
+	    "HS384 48, HS512 64)\n"
+	    "t.conf:3: jwt.algorithms: RS256 cannot be verified with "
+	    "jwt.secret_file (a secret of 32 bytes; HS256 needs 32 or more, "
+	    "HS384 48, HS512 64)\n");
+	free(text);
+	tmp_remove(path, dir);
+
+	/* HS256 with a public key. */
+	path = tmp_pem("RSA", &dir);
+	xasprintf(&text, "jwt = {\n public_key_file = \"%s\";\n algorithms = "
+	    "[ \"RS256\", \"HS256\" ];\n};\n", path);
+	ERRORS(text, "t.conf:3: jwt.algorithms: HS256 cannot be verified with "
+	    "jwt.public_key_file (an RSA key)\n");
+	free(text);
+	tmp_remove(path, dir);
+}
+END_TEST
+
+START_TEST(err_jwt_ranges_and_source)
+{
+	ERRORS("jwt = {\n source = \"peer\";\n leeway = 3601;\n"
+	    " max_token_bytes = 10;\n required = 1;\n key = \"\";\n};\n",
+	    "t.conf:2: jwt.source: \"peer\" must be cookie, header or query\n"
+	    "t.conf:3: jwt.leeway: 3601 is out of range 0..3600\n"
+	    "t.conf:4: jwt.max_token_bytes: 10 is out of range 64..65536\n"
+	    "t.conf:5: jwt.required: must be true or false\n");
+	ERRORS("jwt = {\n key = \"Bad Header\";\n secret_file = \"/x\";\n"
+	    " algorithms = [ \"HS256\" ];\n};\n",
+	    "t.conf:2: jwt.key: \"Bad Header\" is not valid\n"
+	    "t.conf:3: jwt.secret_file: /x: No such file or directory\n");
+	ERRORS("jwt = 1;\n", "t.conf:1: jwt: must be a group { ... }\n");
+	ERRORS("jwt = { secret = \"x\"; };\n", "t.conf:1: unknown key "
+	    "jwt.secret\n");
+}
+END_TEST
+
 /* cfg_load */
 
 START_TEST(admin_keys)
@@ -828,6 +1124,18 @@ cfg_suite(void)
 	tcase_add_test(tc, err_reconnect_max_below_default_min_has_line);
 	tcase_add_test(tc, err_several_all_reported);
 	tcase_add_test(tc, err_admin_keys);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("jwt");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, jwt_group_all_keys);
+	tcase_add_test(tc, jwt_defaults_and_absent_group);
+	tcase_add_test(tc, jwt_public_key_files);
+	tcase_add_test(tc, jwt_relative_key_path_from_config_dir);
+	tcase_add_test(tc, err_jwt_field_without_group);
+	tcase_add_test(tc, err_jwt_key_files);
+	tcase_add_test(tc, err_jwt_algorithms);
+	tcase_add_test(tc, err_jwt_ranges_and_source);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("load");
