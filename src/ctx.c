@@ -88,19 +88,47 @@ ctx_field_value(const struct ctx_field *f, const struct http_request *req,
 		*len = strlen(peer);
 		return (1);
 	case CTX_SOURCE_JWT:
-		return (0);
+		break;		/* not text: ctx_build copies the claim */
 	}
 	return (0);
 }
 
 /*
- * Build the context of a connection. Return it, or NULL with *status the
+ * The value of a field of source jwt: a copy of its claim, whatever its
+ * JSON type, or NULL if absent. Return 0, or an HTTP status with *cause.
+ */
+static int
+ctx_claim(const struct ctx_field *f, const json_t *claims, json_t **jv,
+    char **cause)
+{
+	json_t	*v;
+
+	*jv = NULL;
+	if (claims == NULL ||
+	    (v = json_object_get(claims, f->f_key)) == NULL)
+		return (0);
+	if (json_is_string(v) && json_string_length(v) > f->f_max_length) {
+		xasprintf(cause, "field %s is %zu bytes, more than %zu",
+		    f->f_name, json_string_length(v), f->f_max_length);
+		return (400);
+	}
+	/*
+	 * A deep copy: the context goes to a worker thread, and must share
+	 * nothing with the claims, which are dropped here.
+	 */
+	*jv = json_deep_copy(v);
+	return (0);
+}
+
+/*
+ * Build the context of a connection from its request and the claims of
+ * its verified token (NULL if none). Return it, or NULL with *status the
  * HTTP status to answer and *cause (to free) saying why.
  */
 json_t *
 ctx_build(const struct cfg *cfg, const struct http_request *req,
-    const char *peer, const char *id, int64_t created_ms, int *status,
-    char **cause)
+    const json_t *claims, const char *peer, const char *id,
+    int64_t created_ms, int *status, char **cause)
 {
 	const struct ctx_field	*f;
 	json_t			*ctx, *jv;
@@ -116,7 +144,19 @@ ctx_build(const struct cfg *cfg, const struct http_request *req,
 
 	for (i = 0; i < cfg->c_nfields; i++) {
 		f = &cfg->c_fields[i];
-		r = ctx_field_value(f, req, peer, &v, &len, &owned, cause);
+		if (f->f_source == CTX_SOURCE_JWT) {
+			if ((r = ctx_claim(f, claims, &jv, cause)) != 0) {
+				*status = r;
+				goto fail;
+			}
+			if (jv != NULL) {
+				json_object_set_new(ctx, f->f_name, jv);
+				continue;
+			}
+			r = 0;
+		} else
+			r = ctx_field_value(f, req, peer, &v, &len, &owned,
+			    cause);
 		if (r > 1) {
 			*status = r;
 			goto fail;

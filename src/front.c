@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,7 @@ static struct front_conns	 front_conns = TAILQ_HEAD_INITIALIZER(front_conns);
 static size_t			 front_nreading;
 static struct http_header	*front_headers;
 static struct ratelog		 front_emfile_rl;
+static struct ratelog		 front_jwt_rl[JWT_NRESULTS];
 
 static void
 front_conn_free(struct front_conn *c, int close_fd)
@@ -220,6 +222,48 @@ front_check_origin(const struct http_request *req, const char **cause)
 	return (403);
 }
 
+/*
+ * Count a refused token, and log why unless that reason was logged in the
+ * last minute. Neither the token nor its claims are logged: only the
+ * reason and the client's address.
+ */
+static void
+front_jwt_refused(struct front_conn *c, enum jwt_result r)
+{
+	static const size_t	 offsets[JWT_NRESULTS] = {
+		[JWT_MISSING] = offsetof(struct metrics, jwt_refused_missing),
+		[JWT_TOO_LARGE] = offsetof(struct metrics,
+		    jwt_refused_too_large),
+		[JWT_MALFORMED] = offsetof(struct metrics,
+		    jwt_refused_malformed),
+		[JWT_ALGORITHM] = offsetof(struct metrics,
+		    jwt_refused_algorithm),
+		[JWT_KEY] = offsetof(struct metrics, jwt_refused_key),
+		[JWT_SIGNATURE] = offsetof(struct metrics,
+		    jwt_refused_signature),
+		[JWT_EXPIRED] = offsetof(struct metrics, jwt_refused_expired),
+		[JWT_NOT_YET_VALID] = offsetof(struct metrics,
+		    jwt_refused_not_yet_valid),
+		[JWT_ISSUER] = offsetof(struct metrics, jwt_refused_issuer),
+		[JWT_AUDIENCE] = offsetof(struct metrics,
+		    jwt_refused_audience),
+	};
+	uint64_t		*counter, suppressed;
+
+	counter = (uint64_t *)((char *)&metrics_front + offsets[r]);
+	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+	if (!ratelog_allow(&front_jwt_rl[r], &suppressed))
+		log_debug("front: %s: token refused (%s)", c->fc_peer,
+		    jwt_result_name(r));
+	else if (suppressed > 0)
+		log_info("front: %s: token refused (%s); %llu more since the "
+		    "last report", c->fc_peer, jwt_result_name(r),
+		    (unsigned long long)suppressed);
+	else
+		log_info("front: %s: token refused (%s)", c->fc_peer,
+		    jwt_result_name(r));
+}
+
 /* A whole head has arrived: answer it, or hand the socket over. */
 static void
 front_head(struct front_conn *c)
@@ -230,7 +274,8 @@ front_head(struct front_conn *c)
 	struct worker		*w;
 	const char		*cause;
 	char			*why, *head, id[WSG_ID_LEN + 1];
-	json_t			*ctx;
+	json_t			*ctx, *claims = NULL;
+	enum jwt_result		 jr;
 	size_t			 headlen;
 	int			 status, deflate;
 
@@ -277,10 +322,28 @@ front_head(struct front_conn *c)
 		return;
 	}
 
+	/*
+	 * The token, verified here on the accepting thread (an HMAC takes
+	 * microseconds, a signature tens of them). A token that is there
+	 * but wrong is refused even when none is required, and the client
+	 * is told nothing of why.
+	 */
+	if (cfg->c_jwt.j_enabled) {
+		jr = jwt_check(&cfg->c_jwt, &req, ctx_now_ms() / 1000, &claims);
+		if (jr == JWT_OK)
+			METRICS_INC(&metrics_front, jwt_ok);
+		else if (jr != JWT_MISSING || cfg->c_jwt.j_required) {
+			front_jwt_refused(c, jr);
+			front_respond(c, 401, "unauthorized", NULL);
+			return;
+		}
+	}
+
 	w = ws_pick();
 	ws_new_id(w, id);
-	ctx = ctx_build(cfg, &req, c->fc_peer, id, ctx_now_ms(), &status,
-	    &why);
+	ctx = ctx_build(cfg, &req, claims, c->fc_peer, id, ctx_now_ms(),
+	    &status, &why);
+	json_decref(claims);
 	if (ctx == NULL) {
 		front_reject(c, REJECT_CONTEXT, status, why, NULL);
 		free(why);

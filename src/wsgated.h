@@ -343,7 +343,8 @@ enum jwt_result	 jwt_check(const struct jwt_conf *,
 void		 ctx_new_id(char [WSG_ID_LEN + 1]);
 int64_t		 ctx_now_ms(void);
 json_t		*ctx_build(const struct cfg *, const struct http_request *,
-		     const char *, const char *, int64_t, int *, char **);
+		     const json_t *, const char *, const char *, int64_t, int *,
+		     char **);
 
 /* frame.c */
 enum frame_result {
@@ -395,7 +396,18 @@ enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
 	X(backend_err_unknown_type)					\
 	X(backend_err_unknown_socket)					\
 	X(backend_err_too_big)						\
-	X(backend_closes)		/* close commands */
+	X(backend_closes)		/* close commands */		\
+	X(jwt_ok)			/* tokens verified */		\
+	X(jwt_refused_missing)		/* upgrades refused, by reason */ \
+	X(jwt_refused_too_large)					\
+	X(jwt_refused_malformed)					\
+	X(jwt_refused_algorithm)					\
+	X(jwt_refused_key)						\
+	X(jwt_refused_signature)					\
+	X(jwt_refused_expired)						\
+	X(jwt_refused_not_yet_valid)					\
+	X(jwt_refused_issuer)						\
+	X(jwt_refused_audience)
 
 /* Why the front door refused a request: a label of wsgated_rejected. */
 enum reject_reason {

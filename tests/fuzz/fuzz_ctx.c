@@ -139,7 +139,7 @@ fuzz_ctx(const char *head, size_t len, const char *peer)
 	for (i = 0; i < sizeof fuzz_cfgs / sizeof *fuzz_cfgs; i++) {
 		status = -1;
 		why = NULL;
-		ctx = ctx_build(fuzz_cfgs[i], &req, peer, FUZZ_ID,
+		ctx = ctx_build(fuzz_cfgs[i], &req, NULL, peer, FUZZ_ID,
 		    FUZZ_CREATED, &status, &why);
 		if (ctx == NULL) {
 			if ((status != 400 && status != 401) || why == NULL)

@@ -4,8 +4,10 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "unit.h"
 
@@ -35,7 +37,7 @@ build(const struct cfg *cfg, const char *head, size_t len, const char *peer,
 	ck_assert_msg(st == 0, "http_parse: %d %s", st,
 	    u.cause ? u.cause : "");
 	*status = -1;
-	return (ctx_build(cfg, &u.r, peer, ID, MS, status, cause));
+	return (ctx_build(cfg, &u.r, NULL, peer, ID, MS, status, cause));
 }
 #define BUILD(cfg, lit, peer, st, cause) \
 	build((cfg), (lit), sizeof(lit) - 1, (peer), (st), (cause))
@@ -268,7 +270,7 @@ START_TEST(required_peer_missing_is_401)
 	int		 st;
 
 	UNIT_PARSE(&u, "GET /ws HTTP/1.1\r\nHost: a\r\n\r\n");
-	ctx = ctx_build(cfg, &u.r, NULL, ID, MS, &st, &cause);
+	ctx = ctx_build(cfg, &u.r, NULL, NULL, ID, MS, &st, &cause);
 	ck_assert_ptr_null(ctx);
 	ck_assert_int_eq(st, 401);
 	ck_assert_msg(strstr(cause, "addr") != NULL, "cause: %s", cause);
@@ -431,6 +433,150 @@ START_TEST(hostile_values_round_trip)
 }
 END_TEST
 
+/* Fields of source jwt, with claims as jwt_check returns them. */
+
+/* A configuration of a jwt group (its secret in a temp file) and fields. */
+static struct cfg *
+jwt_cfg(const char *fields)
+{
+	char		 dir[] = "/tmp/check_ctx.XXXXXX", *path, *text;
+	struct cfg	*cfg;
+	int		 fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	xasprintf(&path, "%s/jwt.secret", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, "0123456789abcdef0123456789abcdef", 32), 32);
+	close(fd);
+	xasprintf(&text, "jwt = { secret_file = \"%s\"; algorithms = "
+	    "[ \"HS256\" ]; };\ncontext = { fields = (\n%s\n); };\n", path,
+	    fields);
+	cfg = unit_cfg(text);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(text);
+	return (cfg);
+}
+
+static json_t *
+build_claims(const struct cfg *cfg, const char *claims_text, int *status,
+    char **cause)
+{
+	struct unit_req	 u;
+	json_t		*claims = NULL, *ctx;
+
+	if (claims_text != NULL)
+		claims = json_loads(claims_text, 0, NULL);
+	UNIT_PARSE(&u, "GET /ws HTTP/1.1\r\nX-User-Id: forged\r\n\r\n");
+	*status = -1;
+	ctx = ctx_build(cfg, &u.r, claims, "192.0.2.1", ID, MS, status,
+	    cause);
+	/* The context owns copies: the claims go away now. */
+	json_decref(claims);
+	return (ctx);
+}
+
+START_TEST(jwt_claims_keep_their_types_in_order)
+{
+	struct cfg	*cfg = jwt_cfg(
+	    "{ name = \"userId\"; source = \"jwt\"; key = \"sub\"; },\n"
+	    "{ name = \"ip\"; source = \"peer\"; },\n"
+	    "{ name = \"roles\"; source = \"jwt\"; key = \"roles\"; },\n"
+	    "{ name = \"n\"; source = \"jwt\"; key = \"n\"; },\n"
+	    "{ name = \"o\"; source = \"jwt\"; key = \"o\"; },\n"
+	    "{ name = \"z\"; source = \"jwt\"; key = \"z\"; },\n"
+	    "{ name = \"gone\"; source = \"jwt\"; key = \"nope\"; }");
+	static const char *const keys[] = {
+		"socketId", "createdAt", "userId", "ip", "roles", "n", "o",
+		"z", "gone"
+	};
+	json_t		*ctx, *want;
+	char		*cause = NULL;
+	void		*it;
+	int		 st, i = 0;
+
+	ctx = build_claims(cfg, "{\"sub\":\"user-1\",\"roles\":[\"a\",{\"b\":1}],"
+	    "\"n\":42.5,\"o\":{\"k\":[true,null]},\"z\":null,\"exp\":1}", &st,
+	    &cause);
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(st, 0);
+	for (it = json_object_iter(ctx); it != NULL;
+	    it = json_object_iter_next(ctx, it))
+		ck_assert_str_eq(json_object_iter_key(it), keys[i++]);
+	ck_assert_int_eq(i, 9);
+	want = json_loads("{\"userId\":\"user-1\",\"ip\":\"192.0.2.1\","
+	    "\"roles\":[\"a\",{\"b\":1}],\"n\":42.5,\"o\":{\"k\":[true,null]},"
+	    "\"z\":null,\"gone\":null}", 0, NULL);
+	json_object_set_new(want, "socketId", json_string(ID));
+	json_object_set_new(want, "createdAt", json_integer(MS));
+	ck_assert(json_equal(ctx, want));
+	json_decref(want);
+	json_decref(ctx);
+	cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(jwt_no_token_fields_null_or_401)
+{
+	struct cfg	*cfg = jwt_cfg(
+	    "{ name = \"userId\"; source = \"jwt\"; key = \"sub\"; }");
+	json_t		*ctx;
+	char		*cause = NULL;
+	int		 st;
+
+	/* No claims at all (no token, jwt.required = false). */
+	ctx = build_claims(cfg, NULL, &st, &cause);
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert(json_is_null(json_object_get(ctx, "userId")));
+	json_decref(ctx);
+	cfg_free(cfg);
+
+	cfg = jwt_cfg("{ name = \"userId\"; source = \"jwt\"; key = \"sub\"; "
+	    "required = true; }");
+	ck_assert_ptr_null(build_claims(cfg, NULL, &st, &cause));
+	ck_assert_int_eq(st, 401);
+	ck_assert_str_eq(cause, "required field userId is missing");
+	free(cause);
+	cause = NULL;
+	ck_assert_ptr_null(build_claims(cfg, "{\"name\":\"x\"}", &st, &cause));
+	ck_assert_int_eq(st, 401);
+	free(cause);
+	cause = NULL;
+	ctx = build_claims(cfg, "{\"sub\":7}", &st, &cause);
+	ck_assert(json_integer_value(json_object_get(ctx, "userId")) == 7);
+	json_decref(ctx);
+	cfg_free(cfg);
+}
+END_TEST
+
+START_TEST(jwt_string_claim_max_length)
+{
+	struct cfg	*cfg = jwt_cfg(
+	    "{ name = \"userId\"; source = \"jwt\"; key = \"sub\"; "
+	    "max_length = 4; }");
+	json_t		*ctx;
+	char		*cause = NULL;
+	int		 st;
+
+	ctx = build_claims(cfg, "{\"sub\":\"abcd\"}", &st, &cause);
+	ck_assert_str_eq(str_of(ctx, "userId"), "abcd");
+	json_decref(ctx);
+	ck_assert_ptr_null(build_claims(cfg, "{\"sub\":\"abcde\"}", &st,
+	    &cause));
+	ck_assert_int_eq(st, 400);
+	ck_assert_str_eq(cause, "field userId is 5 bytes, more than 4");
+	free(cause);
+	cause = NULL;
+	/* Only strings are measured. */
+	ctx = build_claims(cfg, "{\"sub\":[\"abcdef\"]}", &st, &cause);
+	ck_assert_ptr_nonnull(ctx);
+	json_decref(ctx);
+	cfg_free(cfg);
+}
+END_TEST
+
 static Suite *
 ctx_suite(void)
 {
@@ -440,6 +586,12 @@ ctx_suite(void)
 	tc = tcase_create("id");
 	tcase_add_test(tc, new_id_is_22_urlsafe_chars);
 	tcase_add_test(tc, new_id_1000_distinct);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("jwt");
+	tcase_add_test(tc, jwt_claims_keep_their_types_in_order);
+	tcase_add_test(tc, jwt_no_token_fields_null_or_401);
+	tcase_add_test(tc, jwt_string_claim_max_length);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("build");
