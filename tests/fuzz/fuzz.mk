@@ -25,13 +25,13 @@ FUZZ_LINK = $(JANSSON_LIBS) $(LIBCONFIG_LIBS) $(LIBCRYPTO_LIBS)
 
 FUZZ_SRCDIR = $(top_srcdir)/tests/fuzz
 FUZZ_OUTDIR = $(top_builddir)/tests/fuzz
-FUZZ_TARGETS = fuzz_http fuzz_ctx fuzz_frame fuzz_cmd fuzz_cfg
+FUZZ_TARGETS = fuzz_http fuzz_ctx fuzz_frame fuzz_cmd fuzz_cfg fuzz_jwt
 FUZZ_BINS = $(FUZZ_OUTDIR)/fuzz_http $(FUZZ_OUTDIR)/fuzz_ctx \
 	$(FUZZ_OUTDIR)/fuzz_frame $(FUZZ_OUTDIR)/fuzz_cmd \
-	$(FUZZ_OUTDIR)/fuzz_cfg
+	$(FUZZ_OUTDIR)/fuzz_cfg $(FUZZ_OUTDIR)/fuzz_jwt
 # target:max_len:dictionary, for the fuzz rule.
 FUZZ_RUNS = fuzz_http:8192:http fuzz_ctx:8192:http fuzz_frame:12288:frame \
-	fuzz_cmd:12288:cmd fuzz_cfg:4096:cfg
+	fuzz_cmd:12288:cmd fuzz_cfg:4096:cfg fuzz_jwt:9000:jwt
 FUZZ_ENV = LSAN_OPTIONS="suppressions=$(FUZZ_SRCDIR)/lsan.supp:$${LSAN_OPTIONS-}" \
 	UBSAN_OPTIONS="print_stacktrace=1:$${UBSAN_OPTIONS-}"
 
@@ -49,6 +49,8 @@ FUZZ_SRC_CMD = $(FUZZ_SRCDIR)/fuzz_cmd.c $(top_srcdir)/src/cmd.c \
 	$(top_srcdir)/src/jstr.c $(top_srcdir)/src/utf8.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_CFG = $(FUZZ_SRCDIR)/fuzz_cfg.c $(top_srcdir)/src/cfg.c \
 	$(top_srcdir)/src/jwt.c $(top_srcdir)/src/http.c $(FUZZ_SRC_BASE)
+FUZZ_SRC_JWT = $(FUZZ_SRCDIR)/fuzz_jwt.c $(top_srcdir)/src/jwt.c \
+	$(top_srcdir)/src/http.c $(FUZZ_SRC_BASE)
 FUZZ_DEPS = $(top_srcdir)/src/wsgated.h $(top_builddir)/config.h \
 	$(FUZZ_SRCDIR)/fuzz.mk
 
@@ -71,6 +73,10 @@ $(FUZZ_OUTDIR)/fuzz_cmd: $(FUZZ_SRC_CMD) $(FUZZ_DEPS)
 $(FUZZ_OUTDIR)/fuzz_cfg: $(FUZZ_SRC_CFG) $(FUZZ_DEPS)
 	@$(MKDIR_P) $(FUZZ_OUTDIR)
 	$(FUZZ_CC) $(FUZZ_COMPILE) -o $@ $(FUZZ_SRC_CFG) $(FUZZ_LINK)
+
+$(FUZZ_OUTDIR)/fuzz_jwt: $(FUZZ_SRC_JWT) $(FUZZ_DEPS)
+	@$(MKDIR_P) $(FUZZ_OUTDIR)
+	$(FUZZ_CC) $(FUZZ_COMPILE) -o $@ $(FUZZ_SRC_JWT) $(FUZZ_LINK)
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -134,6 +140,7 @@ fuzz-clean:
 # distributed by automake as an included file).
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/lsan.supp \
 	tests/fuzz/fuzz_http.c tests/fuzz/fuzz_ctx.c tests/fuzz/fuzz_frame.c \
-	tests/fuzz/fuzz_cmd.c tests/fuzz/fuzz_cfg.c tests/fuzz/http.dict \
-	tests/fuzz/frame.dict tests/fuzz/cmd.dict tests/fuzz/cfg.dict \
+	tests/fuzz/fuzz_cmd.c tests/fuzz/fuzz_cfg.c tests/fuzz/fuzz_jwt.c \
+	tests/fuzz/http.dict tests/fuzz/frame.dict tests/fuzz/cmd.dict \
+	tests/fuzz/cfg.dict tests/fuzz/jwt.dict \
 	tests/fuzz/corpus tests/fuzz/regress
