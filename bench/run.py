@@ -17,7 +17,8 @@ the rounds (--rounds, default 3):
     4 KiB text and 64 B binary;
   - round-trip p50/p99 at a fixed rate (10,000 msgs/s over 100 conns) and
     unloaded (1 conn, 1 in flight);
-  - handshakes/s;
+  - handshakes/s, and for wsgated also with an HS256 JSON Web Token in the
+    X-Token cookie, verified at each upgrade (connect_jwt);
   - KiB of RSS per idle connection at 10,000 connections and at the most one
     process can hold (19,000), from several hold processes bound to several
     127.0.0.x addresses, each on a freshly started target;
@@ -34,6 +35,7 @@ import argparse
 import base64
 import datetime
 import hashlib
+import hmac
 import json
 import math
 import os
@@ -193,7 +195,7 @@ def last_json(text):
 # ---------------------------------------------------------------------------
 # A minimal WebSocket client, to check that a target echoes before measuring.
 
-def ws_probe(port, timeout=2.0):
+def ws_probe(port, timeout=2.0, token="probe"):
     """Upgrade, send one masked text message, expect it back. True if so."""
     key = base64.b64encode(os.urandom(16)).decode()
     want = base64.b64encode(hashlib.sha1(
@@ -204,8 +206,8 @@ def ws_probe(port, timeout=2.0):
             s.settimeout(timeout)
             s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                       "Sec-WebSocket-Version: 13\r\nCookie: X-Token=probe\r\n"
-                       "X-User-Id: probe\r\n\r\n" % (WS_PATH, port, key)).encode())
+                       "Sec-WebSocket-Version: 13\r\nCookie: X-Token=%s\r\n"
+                       "X-User-Id: probe\r\n\r\n" % (WS_PATH, port, key, token)).encode())
             buf = b""
             while b"\r\n\r\n" not in buf:
                 chunk = s.recv(4096)
@@ -389,11 +391,29 @@ def machine_facts(progs, targets):
 
 
 # ---------------------------------------------------------------------------
+# JSON Web Tokens for connect_jwt
+
+JWT_SECRET = b"wsgated-bench-secret-" + b"0123456789abcdef" * 2
+
+
+def jwt_hs256(claims, secret=JWT_SECRET):
+    """A compact HS256 JWS of claims, made with hmac."""
+    def b64u(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    head = b64u(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = b64u(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(secret, ("%s.%s" % (head, body)).encode(), hashlib.sha256).digest()
+    return "%s.%s.%s" % (head, body, b64u(sig))
+
+
+# ---------------------------------------------------------------------------
 # A target: the gateway (or echo server) and its backend
 
 class Stack:
-    def __init__(self, target, progs, workdir, port, tag):
+    def __init__(self, target, progs, workdir, port, tag, jwt=None):
         self.target = target
+        # wsgated only: a token that the jwt group of its config verifies.
+        self.jwt = jwt
         self.progs = progs
         self.workdir = workdir
         self.port = port
@@ -408,6 +428,23 @@ class Stack:
 
     def write_conf(self):
         path = os.path.join(self.workdir, "wsgated-bench.conf")
+        jwt = ""
+        if self.jwt:
+            secret = os.path.join(self.workdir, "jwt.secret")
+            with open(secret, "wb") as f:
+                f.write(JWT_SECRET)
+            jwt = """jwt = {
+  source = "cookie";
+  key = "X-Token";
+  secret_file = "%s";
+  algorithms = [ "HS256" ];
+};
+context = {
+  fields = (
+    { name = "userId"; source = "jwt"; key = "sub"; required = true; }
+  );
+};
+""" % secret
         with open(path, "w") as f:
             f.write("""# wsgated configuration of the benchmark (written by bench/run.py)
 workers = 2;
@@ -430,7 +467,7 @@ limits = {
 log = {
   level = "warning";
 };
-""" % (self.port, WS_PATH, self.sock))
+%s""" % (self.port, WS_PATH, self.sock, jwt))
         return path
 
     def start(self):
@@ -478,7 +515,7 @@ log = {
         self.proc = PROCS.start(argv, logpath=self.logpath("server"), env=env,
                                 cwd=self.progs.peers if t in ("bun", "node") else None)
         deadline = time.monotonic() + 15
-        while not ws_probe(self.port, timeout=1.0):
+        while not ws_probe(self.port, timeout=1.0, token=self.jwt or "probe"):
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s (see %s)"
                                    % (t, self.proc.returncode, self.logpath("server")))
@@ -605,6 +642,8 @@ class Runner:
         argv = self.loadgen_base(stack.port) + [
             "--mode", "connect", "--conns", str(CONNECT_CONCURRENCY),
             "--duration", str(a.duration), "--warmup", str(a.warmup), "--src", SRC_ADDRS]
+        if stack.jwt:
+            argv += ["--token", stack.jwt]
         margin = min(0.25, a.duration / 8)
         return self.measure(stack, argv, "connect", a.warmup + margin,
                             a.warmup + a.duration - margin, a.warmup + a.duration)
@@ -693,6 +732,19 @@ class Runner:
                 rec.get("rc"), (rec.get("stderr") or "").strip()[-300:]))
         log("  [%d] %-8s %-18s %s" % (rnd, target, test, " ".join(bits)))
 
+    def run_connect_jwt(self, rnd, target, workdir, port):
+        """connect again, on a wsgated that verifies a JWT at each upgrade."""
+        tok = jwt_hs256({"sub": "bench-user", "iat": int(time.time()),
+                         "exp": int(time.time()) + 86400})
+        stack = Stack(target, self.progs, workdir, port, "round %d jwt" % rnd, jwt=tok)
+        try:
+            stack.start()
+            self.record(rnd, target, "connect_jwt", self.run_connect(stack))
+        except (RuntimeError, OSError) as e:
+            self.record(rnd, target, "connect_jwt", {"error": "start: %s" % e})
+        finally:
+            stack.stop()
+
     def run_target_round(self, rnd, target, workdir, port):
         a = self.args
         tests = [(n, o) for n, o in echo_tests() if test_group(n) in a.tests]
@@ -716,6 +768,8 @@ class Runner:
                         self.record(rnd, target, name, self.run_echo(stack, name, o))
             finally:
                 stack.stop()
+        if "connect" in a.tests and target == "wsgated":
+            self.run_connect_jwt(rnd, target, workdir, port)
         if "hold" not in a.tests:
             return
         # Each RSS point on a freshly started target.
@@ -749,6 +803,7 @@ def metric_rows(args):
         ("lat_idle", "p50_us", "round trip p50 µs unloaded, 1 conn × 1", "lo"),
         ("lat_idle", "p99_us", "round trip p99 µs unloaded, 1 conn × 1", "lo"),
         ("connect", "rate", "handshakes/s (%d in parallel)" % CONNECT_CONCURRENCY, "hi"),
+        ("connect_jwt", "rate", "  with an HS256 JWT verified (wsgated only)", "hi"),
         ("hold_10k", "kib_per_conn", "KiB RSS per idle conn at %d conns" % args.hold_conns, "lo"),
         ("hold_10k", "backend_kib_per_conn", "  its backend's KiB per conn", "lo"),
         ("hold_max", "kib_per_conn", "KiB RSS per idle conn at %d conns" % args.hold_max, "lo"),
@@ -764,6 +819,8 @@ def metric_rows(args):
                         ("lat_rate", "at 10k msgs/s")):
         rows.append((test, "cpu_us_per_op", "target CPU µs per msg, " + label, "lo"))
     rows.append(("connect", "cpu_us_per_op", "target CPU µs per handshake", "lo"))
+    rows.append(("connect_jwt", "cpu_us_per_op", "  with an HS256 JWT verified (wsgated only)",
+                 "lo"))
     rows.append(("echo_100x8_64", "backend_cpu_us_per_op",
                  "backend CPU µs per msg, 100 × 8, 64 B text", "lo"))
     return rows
@@ -928,6 +985,8 @@ def main():
     n_echo = sum(1 for n, o in echo_tests() if test_group(n) in a.tests)
     per_round = len(targets) * (
         (n_echo + ("connect" in a.tests)) * (a.duration + a.warmup + 0.7) +
+        ("connect" in a.tests and "wsgated" in targets) / len(targets) *
+        (a.duration + a.warmup + 1.5) +
         ("hold" in a.tests) * (2 * (3 + a.settle) + (a.hold_conns + a.hold_max) / 4000))
     log("%d round(s) of %s: about %.0f minutes" % (a.rounds, ",".join(targets),
                                                     a.rounds * per_round / 60))
