@@ -334,7 +334,7 @@ front_head(struct front_conn *c)
 			METRICS_INC(&metrics_front, jwt_ok);
 		else if (jr != JWT_MISSING || cfg->c_jwt.j_required) {
 			front_jwt_refused(c, jr);
-			front_respond(c, 401, "unauthorized", NULL);
+			front_reject(c, REJECT_TOKEN, 401, "unauthorized", NULL);
 			return;
 		}
 	}

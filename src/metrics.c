@@ -31,7 +31,7 @@ static const int metrics_codes[METRICS_CLOSE_CODES - 1] = {
 static const char *const metrics_reject_names[REJECT_MAX] = {
 	"bad_request", "context", "origin", "not_found", "method", "timeout",
 	"upgrade_required", "too_large", "too_many", "too_many_per_ip",
-	"backend_down", "http_version"
+	"backend_down", "http_version", "token"
 };
 
 /* Add the counters of from, read atomically, to to. */
@@ -216,6 +216,19 @@ static const struct metrics_label metrics_backend_errors[] = {
 	ML("too_big", backend_err_too_big),
 };
 
+static const struct metrics_label metrics_jwt_refused[] = {
+	ML("missing", jwt_refused_missing),
+	ML("too_large", jwt_refused_too_large),
+	ML("malformed", jwt_refused_malformed),
+	ML("algorithm", jwt_refused_algorithm),
+	ML("key", jwt_refused_key),
+	ML("signature", jwt_refused_signature),
+	ML("expired", jwt_refused_expired),
+	ML("not_yet_valid", jwt_refused_not_yet_valid),
+	ML("issuer", jwt_refused_issuer),
+	ML("audience", jwt_refused_audience),
+};
+
 #undef ML
 
 /* A gauge with a value per worker, at offset in struct ws_worker_info. */
@@ -341,5 +354,12 @@ metrics_prometheus(struct buf *b)
 	    sizeof metrics_backend_errors / sizeof metrics_backend_errors[0]);
 	metrics_one(b, "backend_closes_total", "counter",
 	    "Close commands from the backend carried out.", m.backend_closes);
+
+	metrics_one(b, "jwt_verified_total", "counter",
+	    "Tokens verified at the upgrade (the jwt group).", m.jwt_ok);
+	metrics_labelled(b, &m, "jwt_refused_total",
+	    "Tokens refused at the upgrade, by reason.", "reason",
+	    metrics_jwt_refused,
+	    sizeof metrics_jwt_refused / sizeof metrics_jwt_refused[0]);
 	free(wi);
 }

@@ -423,6 +423,7 @@ enum reject_reason {
 	REJECT_TOO_MANY_PER_IP,	/* 503: limits.max_connections_per_ip */
 	REJECT_BACKEND_DOWN,	/* 503: backend.down_timeout */
 	REJECT_VERSION,		/* 505 */
+	REJECT_TOKEN,		/* 401: the jwt group refused the token */
 	REJECT_MAX
 };
 

@@ -164,7 +164,7 @@ class Health(AdminTest):
 REJECTED = 'wsgated_connections_rejected_total{reason="%s"}'
 REASONS = ("bad_request", "context", "origin", "not_found", "method", "timeout",
            "upgrade_required", "too_large", "too_many", "too_many_per_ip",
-           "backend_down", "http_version")
+           "backend_down", "http_version", "token")
 
 
 class Metrics(AdminTest):

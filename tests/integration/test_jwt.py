@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import urllib.request
 import time
 
 import harness
@@ -208,6 +209,31 @@ class SecretFile(JWTTest):
         self.assertEqual((ctx["userId"], ctx["roles"]), ("no-roles", None))
         self.assertEqual(be.errors, [])
         self.assert_counters(gw, ok=3)
+
+    def test_metrics_by_reason(self):
+        """/metrics shows verified and refused tokens, and the refusals
+        among the front door's, under reason "token"."""
+        admin = harness.free_port()
+        gw = self.gateway({"jwt": {"source": "header", "key": "Authorization",
+                                   "secret_file": self.secret_path,
+                                   "algorithms": ["HS256"]},
+                           "context": {"fields": fields()},
+                           "admin": {"port": admin}})
+        be = self.backend(gw)
+        self.open_context(gw, be, bearer(hs_token(claims())))
+        self.assert_refused(gw, bearer(hs_token(claims(), secret=SECRET + b"x")))
+        self.assert_refused(gw, bearer(hs_token(dict(claims(), exp=now() - 60))))
+        self.assert_refused(gw, [])
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin,
+                                    timeout=harness.TIMEOUT) as r:
+            text = r.read().decode()
+        for line in ('wsgated_jwt_verified_total 1',
+                     'wsgated_jwt_refused_total{reason="signature"} 1',
+                     'wsgated_jwt_refused_total{reason="expired"} 1',
+                     'wsgated_jwt_refused_total{reason="missing"} 1',
+                     'wsgated_jwt_refused_total{reason="audience"} 0',
+                     'wsgated_connections_rejected_total{reason="token"} 3'):
+            self.assertIn(line + "\n", text)
 
     def test_each_refusal_is_a_bare_401_and_counted(self):
         gw, be = self.jwt_gateway({"issuer": "https://auth.example.com",
