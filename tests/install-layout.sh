@@ -24,10 +24,12 @@ fi
 unitdir=$(sed -n 's/^systemdsystemunitdir = //p' "$build/Makefile")
 set -- \
 	/usr/sbin/wsgated \
+	/usr/sbin/wsgatectl \
 	/etc/wsgate/wsgate.conf \
 	"$unitdir/wsgated.service" \
 	"$unitdir/wsgated.socket" \
 	/usr/share/man/man8/wsgated.8 \
+	/usr/share/man/man8/wsgatectl.8 \
 	/usr/share/man/man5/wsgate.conf.5 \
 	/usr/share/man/man7/wsgate-protocol.7
 n=0
