@@ -518,6 +518,25 @@ void		 notify_reloading(void);
 void		 notify_reloaded(int);
 void		 notify_stopping(void);
 
+/* authcache.c */
+#define AUTHCACHE_KEY_LEN	32	/* SHA-256 */
+struct authcache_entry;
+LIST_HEAD(authcache_head, authcache_entry);
+struct authcache {
+	struct authcache_head	*ac_buckets;
+	TAILQ_HEAD(, authcache_entry) ac_age;	/* oldest first */
+	size_t			 ac_count;
+};
+void		 authcache_init(struct authcache *);
+void		 authcache_free(struct authcache *);
+const json_t	*authcache_get(struct authcache *, const unsigned char *,
+		     int64_t);
+void		 authcache_put(struct authcache *, const unsigned char *,
+		     const json_t *, int64_t, int64_t, size_t);
+size_t		 authcache_count(const struct authcache *);
+void		 authcache_key(const char *const *, const size_t *, size_t,
+		     unsigned char *);
+
 /* front.c */
 int		 front_listen(struct cfg *, char **);
 void		 front_set_cfg(struct cfg *);
