@@ -160,6 +160,22 @@ static const struct cfg_key cfg_keys[] = {
 	K("jwt", "required", CFG_BOOL, 0, 1, 1, NULL, c_jwt.j_required),
 	K("jwt", "max_token_bytes", CFG_SIZE, 64, 65536, 8192, NULL,
 	    c_jwt.j_max_token_bytes),
+
+	K("auth", "socket", CFG_STRING, 0, 0, 0, NULL, c_auth.a_socket),
+	/* "" names no framing: -1 until backend.framing is known. */
+	KE("auth", "framing", cfg_framing_names, "", c_auth.a_framing),
+	KL("auth", "headers", WSG_MAX_AUTH_HEADERS, c_auth.a_headers,
+	    c_auth.a_nheaders, cfg_is_token, "header name"),
+	K("auth", "timeout", CFG_DURATION, 0.01, 60, 2, NULL,
+	    c_auth.a_timeout),
+	K("auth", "timeout_status", CFG_INT, 401, 503, 503, NULL,
+	    c_auth.a_timeout_status),
+	K("auth", "max_pending", CFG_SIZE, 1, 100000, 1024, NULL,
+	    c_auth.a_max_pending),
+	K("auth", "cache_ttl", CFG_DURATION, 0, 86400, 0, NULL,
+	    c_auth.a_cache_ttl),
+	K("auth", "cache_size", CFG_SIZE, 1, 1000000, 10000, NULL,
+	    c_auth.a_cache_size),
 };
 #undef K
 #undef KE
@@ -168,7 +184,7 @@ static const struct cfg_key cfg_keys[] = {
 
 static const char *const cfg_groups[] = {
 	"listen", "backend", "context", "limits", "websocket", "log", "admin",
-	"jwt",
+	"jwt", "auth",
 	NULL
 };
 
@@ -805,6 +821,19 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 		    "backend.reconnect_max %g", c->c_reconnect_min,
 		    c->c_reconnect_max);
 	cfg_check_jwt(e, lc, c);
+
+	if (c->c_auth.a_framing == -1)
+		c->c_auth.a_framing = (int)c->c_backend_framing;
+	if (c->c_auth.a_socket != NULL && (c->c_auth.a_socket[0] == '\0' ||
+	    strlen(c->c_auth.a_socket) >= 108))
+		cfg_error(e, config_lookup(lc, "auth.socket"),
+		    "auth.socket: the path must be 1 to 107 bytes long");
+	if (c->c_auth.a_timeout_status != 401 &&
+	    c->c_auth.a_timeout_status != 403 &&
+	    c->c_auth.a_timeout_status != 503)
+		cfg_error(e, config_lookup(lc, "auth.timeout_status"),
+		    "auth.timeout_status: %d must be 401, 403 or 503",
+		    c->c_auth.a_timeout_status);
 }
 
 static struct cfg *
@@ -948,6 +977,14 @@ cfg_restart_keys(const struct cfg *old, const struct cfg *new)
 	    "websocket.compression");
 	CFG_CHANGED(old->c_rx_buffer_bytes != new->c_rx_buffer_bytes,
 	    "websocket.rx_buffer_bytes");
+	CFG_CHANGED((old->c_auth.a_socket == NULL) !=
+	    (new->c_auth.a_socket == NULL) || (old->c_auth.a_socket != NULL &&
+	    strcmp(old->c_auth.a_socket, new->c_auth.a_socket) != 0),
+	    "auth.socket");
+	/* Unset, it follows backend.framing: only named when in use. */
+	CFG_CHANGED((old->c_auth.a_socket != NULL ||
+	    new->c_auth.a_socket != NULL) &&
+	    old->c_auth.a_framing != new->c_auth.a_framing, "auth.framing");
 	CFG_CHANGED(strcmp(old->c_admin_address, new->c_admin_address),
 	    "admin.address");
 	CFG_CHANGED(old->c_admin_port != new->c_admin_port, "admin.port");
@@ -986,5 +1023,9 @@ cfg_free(struct cfg *c)
 	free(c->c_jwt.j_issuer);
 	free(c->c_jwt.j_audience);
 	jwt_keys_free(c->c_jwt.j_keys);
+	free(c->c_auth.a_socket);
+	for (i = 0; i < c->c_auth.a_nheaders; i++)
+		free(c->c_auth.a_headers[i]);
+	free(c->c_auth.a_headers);
 	free(c);
 }

@@ -42,6 +42,7 @@
 
 enum front_state {
 	FRONT_READING,		/* reading the request head */
+	FRONT_AUTH,		/* waiting for the auth hook's answer */
 	FRONT_LINGERING		/* answered; draining before close */
 };
 
@@ -58,6 +59,15 @@ struct front_conn {
 	size_t			 fc_len;
 	size_t			 fc_max;	/* fc_buf's size */
 	size_t			 fc_drained;	/* while lingering */
+
+	/* FRONT_AUTH: the upgrade, ready to hand over once allowed. */
+	uint64_t		 fc_auth_id;
+	json_t			*fc_ctx;
+	char			*fc_head;
+	size_t			 fc_headlen;
+	struct worker		*fc_worker;
+	char			 fc_id[WSG_ID_LEN + 1];
+	int			 fc_deflate;
 };
 TAILQ_HEAD(front_conns, front_conn);
 
@@ -74,12 +84,22 @@ static struct http_header	*front_headers;
 static struct ratelog		 front_emfile_rl;
 static struct ratelog		 front_jwt_rl[JWT_NRESULTS];
 
+static void	front_handoff(struct front_conn *, struct worker *,
+		    const char *, json_t *, char *, size_t, int);
+static void	front_auth(struct front_conn *, const struct http_request *,
+		    struct worker *, const char *, json_t *, char *, size_t,
+		    int);
+
 static void
 front_conn_free(struct front_conn *c, int close_fd)
 {
 	TAILQ_REMOVE(&front_conns, c, fc_entry);
-	if (c->fc_state == FRONT_READING)
+	if (c->fc_state == FRONT_AUTH)
+		auth_cancel(c->fc_auth_id);
+	if (c->fc_state == FRONT_READING || c->fc_state == FRONT_AUTH)
 		front_nreading--;
+	json_decref(c->fc_ctx);
+	free(c->fc_head);
 	if (c->fc_counted)
 		iplimit_release(c->fc_peer);
 	event_free(c->fc_read);
@@ -131,8 +151,13 @@ front_respond(struct front_conn *c, int status, const char *reason,
 	free(resp);
 	shutdown(c->fc_fd, SHUT_WR);
 
+	/* Counted as reading until answered, auth included. */
 	front_nreading--;
 	c->fc_state = FRONT_LINGERING;
+	json_decref(c->fc_ctx);
+	c->fc_ctx = NULL;
+	free(c->fc_head);
+	c->fc_head = NULL;
 	event_free(c->fc_read);
 	event_free(c->fc_timer);
 	c->fc_read = event_new(front_base, c->fc_fd, EV_READ | EV_PERSIST,
@@ -352,6 +377,18 @@ front_head(struct front_conn *c)
 
 	deflate = up.u_deflate > 0 && ws_compression();
 	head = front_lws_head(&up, deflate, &headlen);
+	if (auth_enabled()) {
+		front_auth(c, &req, w, id, ctx, head, headlen, deflate);
+		return;
+	}
+	front_handoff(c, w, id, ctx, head, headlen, deflate);
+}
+
+/* Hand the socket, the head and the context (taken) to worker w. */
+static void
+front_handoff(struct front_conn *c, struct worker *w, const char *id,
+    json_t *ctx, char *head, size_t headlen, int deflate)
+{
 	log_debug("front: %s: upgrade, session %s", c->fc_peer, id);
 	METRICS_INC(&metrics_front, conns_upgraded);
 	/* The session takes over the socket and the count of its address. */
@@ -359,6 +396,122 @@ front_head(struct front_conn *c)
 	    deflate, c->fc_accepted);
 	c->fc_counted = 0;
 	front_conn_free(c, 0);
+}
+
+/* The auth hook answered, or its link went down. */
+static void
+front_auth_cb(void *arg, enum auth_outcome o, int status)
+{
+	struct front_conn	*c = arg;
+	json_t			*ctx = c->fc_ctx;
+	char			*head = c->fc_head;
+
+	switch (o) {
+	case AUTH_ALLOW:
+		c->fc_ctx = NULL;
+		c->fc_head = NULL;
+		/* Answered: front_conn_free must not cancel it. */
+		c->fc_state = FRONT_READING;
+		front_handoff(c, c->fc_worker, c->fc_id, ctx, head,
+		    c->fc_headlen, c->fc_deflate);
+		break;
+	case AUTH_DENY:
+		c->fc_state = FRONT_READING;
+		front_reject(c, REJECT_AUTH, status, status == 401 ?
+		    "unauthorized" : "forbidden", NULL);
+		break;
+	case AUTH_LOST:
+		c->fc_state = FRONT_READING;
+		front_reject(c, REJECT_AUTH, front_cfg->c_auth.a_timeout_status,
+		    "authorization unavailable", NULL);
+		break;
+	}
+}
+
+/*
+ * While the answer is awaited, the client's socket is watched for its
+ * going away. The client may also have sent its first frames already:
+ * they are libwebsockets', so the watch stops rather than spin on them.
+ */
+static void
+front_auth_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct front_conn	*c = arg;
+	char			 byte;
+	ssize_t			 n;
+
+	if (what & EV_TIMEOUT) {
+		auth_cancel(c->fc_auth_id);
+		METRICS_INC(&metrics_front, auth_timeouts);
+		c->fc_state = FRONT_READING;
+		front_reject(c, REJECT_AUTH, front_cfg->c_auth.a_timeout_status,
+		    "authorization unavailable", NULL);
+		return;
+	}
+	n = recv(fd, &byte, 1, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		event_del(c->fc_read);
+		return;
+	}
+	log_debug("front: %s: left while waiting for auth", c->fc_peer);
+	METRICS_INC(&metrics_front, auth_cancelled);
+	front_conn_free(c, 1);
+}
+
+/* Ask the auth hook about the upgrade; c keeps what the handoff needs. */
+static void
+front_auth(struct front_conn *c, const struct http_request *req,
+    struct worker *w, const char *id, json_t *ctx, char *head,
+    size_t headlen, int deflate)
+{
+	const struct auth_conf	*ac = &front_cfg->c_auth;
+	struct timeval		 tv;
+
+	switch (auth_begin(ctx, req, front_auth_cb, c, &c->fc_auth_id)) {
+	case AUTH_CACHED:
+		front_handoff(c, w, id, ctx, head, headlen, deflate);
+		return;
+	case AUTH_DOWN:
+		json_decref(ctx);
+		free(head);
+		front_reject(c, REJECT_AUTH, ac->a_timeout_status,
+		    "authorization unavailable", NULL);
+		return;
+	case AUTH_FULL:
+		json_decref(ctx);
+		free(head);
+		front_reject(c, REJECT_AUTH, 503, "too many upgrades waiting "
+		    "for authorization", NULL);
+		return;
+	case AUTH_BAD:
+		json_decref(ctx);
+		free(head);
+		front_reject(c, REJECT_BAD_REQUEST, 400, "header is not UTF-8",
+		    NULL);
+		return;
+	case AUTH_SENT:
+		break;
+	}
+	c->fc_state = FRONT_AUTH;
+	c->fc_ctx = ctx;
+	c->fc_head = head;
+	c->fc_headlen = headlen;
+	c->fc_worker = w;
+	memcpy(c->fc_id, id, sizeof c->fc_id);
+	c->fc_deflate = deflate;
+	event_free(c->fc_read);
+	event_free(c->fc_timer);
+	c->fc_read = event_new(front_base, c->fc_fd, EV_READ | EV_PERSIST,
+	    front_auth_event_cb, c);
+	c->fc_timer = evtimer_new(front_base, front_auth_event_cb, c);
+	if (c->fc_read == NULL || c->fc_timer == NULL)
+		fatalx("%s: event_new", __func__);
+	tv.tv_sec = (time_t)ac->a_timeout;
+	tv.tv_usec = (suseconds_t)((ac->a_timeout - (double)tv.tv_sec) * 1e6);
+	event_add(c->fc_read, NULL);
+	evtimer_add(c->fc_timer, &tv);
 }
 
 /*

@@ -31,7 +31,7 @@ static const int metrics_codes[METRICS_CLOSE_CODES - 1] = {
 static const char *const metrics_reject_names[REJECT_MAX] = {
 	"bad_request", "context", "origin", "not_found", "method", "timeout",
 	"upgrade_required", "too_large", "too_many", "too_many_per_ip",
-	"backend_down", "http_version", "token"
+	"backend_down", "http_version", "token", "auth"
 };
 
 /* Add the counters of from, read atomically, to to. */
@@ -229,6 +229,14 @@ static const struct metrics_label metrics_jwt_refused[] = {
 	ML("audience", jwt_refused_audience),
 };
 
+static const struct metrics_label metrics_auth_refused[] = {
+	ML("denied", auth_denied),
+	ML("timeout", auth_timeouts),
+	ML("unavailable", auth_unavailable),
+	ML("overflow", auth_overflow),
+	ML("cancelled", auth_cancelled),
+};
+
 #undef ML
 
 /* A gauge with a value per worker, at offset in struct ws_worker_info. */
@@ -361,5 +369,19 @@ metrics_prometheus(struct buf *b)
 	    "Tokens refused at the upgrade, by reason.", "reason",
 	    metrics_jwt_refused,
 	    sizeof metrics_jwt_refused / sizeof metrics_jwt_refused[0]);
+
+	metrics_one(b, "auth_allowed_total", "counter",
+	    "Upgrades the auth hook allowed, cached answers included.",
+	    m.auth_allowed);
+	metrics_labelled(b, &m, "auth_refused_total",
+	    "Upgrades the auth hook did not allow, by reason.", "reason",
+	    metrics_auth_refused,
+	    sizeof metrics_auth_refused / sizeof metrics_auth_refused[0]);
+	metrics_one(b, "auth_cache_hits_total", "counter",
+	    "Upgrades allowed by a cached answer of the auth hook.",
+	    m.auth_cache_hits);
+	metrics_one(b, "auth_bad_frames_total", "counter",
+	    "Frames from the auth service that were invalid or answered no "
+	    "request in flight.", m.auth_bad_frames);
 	free(wi);
 }

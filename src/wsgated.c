@@ -60,6 +60,7 @@ main_reload(void)
 	if (!main_verbose)
 		log_setlevel(cfg->c_log_level);
 	front_set_cfg(cfg);
+	auth_set_cfg(cfg);
 	ws_set_cfg(cfg);
 	admin_set_cfg(cfg);
 	cfg_free(main_cfg);
@@ -77,6 +78,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		log_info("%s: stopping", strsignal(sig));
 		notify_stopping();
 		front_stop();
+		auth_stop();
 		admin_stop();
 		event_base_loopbreak(main_base);
 		break;
@@ -178,6 +180,7 @@ main(int argc, char **argv)
 		fatalx("event_base_new");
 	if (ws_start(main_cfg, &cause) == -1)
 		fatalx("%s", cause);
+	auth_start(main_base, main_cfg);
 	front_start(main_base);
 	admin_start(main_base);
 	for (i = 0; i < 4; i++) {

@@ -166,6 +166,20 @@ struct jwt_conf {
 	struct jwt_keys	*j_keys;	/* loaded with the file */
 };
 
+/* The auth group: the service asked before each upgrade. */
+#define WSG_MAX_AUTH_HEADERS	32	/* auth.headers */
+struct auth_conf {
+	char		*a_socket;	/* NULL: no auth hook */
+	int		 a_framing;	/* enum framing; -1: backend.framing */
+	char		**a_headers;
+	size_t		 a_nheaders;
+	double		 a_timeout;
+	int		 a_timeout_status;	/* 401, 403 or 503 */
+	size_t		 a_max_pending;
+	double		 a_cache_ttl;	/* 0: no cache */
+	size_t		 a_cache_size;
+};
+
 struct cfg {
 	char		*c_file;
 	int		 c_refs;	/* atomic; cfg_free drops one */
@@ -195,6 +209,7 @@ struct cfg {
 	size_t		 c_nfields;
 
 	struct jwt_conf	 c_jwt;
+	struct auth_conf c_auth;
 
 	size_t		 c_max_head_bytes;
 	size_t		 c_max_headers;
@@ -407,7 +422,15 @@ enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
 	X(jwt_refused_expired)						\
 	X(jwt_refused_not_yet_valid)					\
 	X(jwt_refused_issuer)						\
-	X(jwt_refused_audience)
+	X(jwt_refused_audience)					\
+	X(auth_allowed)			/* the auth hook's answers */	\
+	X(auth_denied)							\
+	X(auth_timeouts)						\
+	X(auth_unavailable)		/* its link was down */		\
+	X(auth_overflow)		/* auth.max_pending reached */	\
+	X(auth_cancelled)		/* the client left first */	\
+	X(auth_cache_hits)						\
+	X(auth_bad_frames)		/* invalid or unknown answers */
 
 /* Why the front door refused a request: a label of wsgated_rejected. */
 enum reject_reason {
@@ -424,6 +447,7 @@ enum reject_reason {
 	REJECT_BACKEND_DOWN,	/* 503: backend.down_timeout */
 	REJECT_VERSION,		/* 505 */
 	REJECT_TOKEN,		/* 401: the jwt group refused the token */
+	REJECT_AUTH,		/* 401, 403, 503: the auth hook */
 	REJECT_MAX
 };
 
@@ -536,6 +560,38 @@ void		 authcache_put(struct authcache *, const unsigned char *,
 size_t		 authcache_count(const struct authcache *);
 void		 authcache_key(const char *const *, const size_t *, size_t,
 		     unsigned char *);
+
+/* auth.c */
+enum auth_begin {
+	AUTH_SENT,		/* asked; the callback will tell */
+	AUTH_CACHED,		/* allowed from the cache: fields merged */
+	AUTH_DOWN,		/* the link is down */
+	AUTH_FULL,		/* auth.max_pending requests already */
+	AUTH_BAD		/* a header to send is not UTF-8 */
+};
+/* How an answer came out, for the callback of auth_begin. */
+enum auth_outcome {
+	AUTH_ALLOW,		/* fields merged into the context */
+	AUTH_DENY,		/* with a status, 401 or 403 */
+	AUTH_LOST		/* the link went down first */
+};
+struct auth_answer {
+	const char	*an_id;		/* borrowed from the frame */
+	int		 an_allow;
+	int		 an_status;	/* deny: 401 or 403 */
+	const char	*an_reason;	/* deny: NULL if none */
+	json_t		*an_context;	/* allow: NULL if none; borrowed */
+};
+typedef void	 auth_cb(void *, enum auth_outcome, int);
+json_t		*auth_parse_answer(const char *, size_t, struct auth_answer *,
+		     const char **);
+void		 auth_start(struct event_base *, struct cfg *);
+void		 auth_set_cfg(struct cfg *);
+void		 auth_stop(void);
+int		 auth_enabled(void);
+enum auth_begin	 auth_begin(json_t *, const struct http_request *, auth_cb *,
+		     void *, uint64_t *);
+void		 auth_cancel(uint64_t);
 
 /* front.c */
 int		 front_listen(struct cfg *, char **);
