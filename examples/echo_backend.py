@@ -35,7 +35,18 @@ binary) and, as a demo, sends the rest of a text message that starts with
 "/broadcast " to every socket it has seen open and not yet closed (sockets
 opened before this backend started are not known to it).
 
-Usage: echo_backend.py [--socket PATH] [--framing length-prefixed|ndjson]
+With --auth it also answers the auth requests of wsgated's auth hook
+(auth.socket in wsgate.conf, pointed at this backend's socket):
+
+  {"type":"auth", "requestId":R, "context":{...}, "headers":{...}}
+  -> {"type":"auth", "requestId":R, "allow":true, "context":{"userId":NAME}}
+  -> {"type":"auth", "requestId":R, "allow":false, "status":401, "reason":...}
+
+A token "user:NAME", from the context's token (the X-Token cookie by
+default) or an "Authorization: Bearer user:NAME" header, is allowed with
+userId NAME; anything else is denied.
+
+Usage: echo_backend.py [--socket PATH] [--framing length-prefixed|ndjson] [--auth]
 """
 
 import argparse
@@ -88,9 +99,27 @@ class Framing:
         return struct.pack(">I", len(payload)) + payload
 
 
+def auth_answer(req):
+    """The answer to an auth request: allow "user:NAME" tokens only."""
+    ctx = req.get("context") if isinstance(req.get("context"), dict) else {}
+    headers = req.get("headers") if isinstance(req.get("headers"), dict) else {}
+    token = ctx.get("token")
+    authz = headers.get("authorization")
+    if not (isinstance(token, str) and token) and isinstance(authz, str) \
+            and authz[:7].lower() == "bearer ":
+        token = authz[7:].strip()
+    ans = {"type": "auth", "requestId": req.get("requestId")}
+    if isinstance(token, str) and token.startswith("user:") and len(token) > 5:
+        ans.update(allow=True, context={"userId": token[5:]})
+    else:
+        ans.update(allow=False, status=401, reason="no user: token")
+    return ans
+
+
 class EchoBackend:
-    def __init__(self, framing):
+    def __init__(self, framing, auth=False):
         self.framing = framing
+        self.auth = auth
         self.links = set()          # StreamWriters, one per gateway connection
         self.tasks = set()          # the serve_link task of each connection
         self.sockets = {}           # socketId -> StreamWriter that carried its events
@@ -158,6 +187,13 @@ class EchoBackend:
                     ev.get("instance"), ev.get("worker"), ev.get("workers"),
                     ev.get("sockets")))
                 return
+            if kind == "auth" and self.auth:
+                ans = auth_answer(ev)
+                # The token is a secret: log the decision only.
+                log("auth %s: %s" % (ev.get("requestId"),
+                                     "allow" if ans["allow"] else "deny"))
+                self.write(writer, ans)
+                return
             if not isinstance(sid, str):
                 raise ValueError("no socketId")
         except ValueError as e:             # includes UnicodeDecodeError
@@ -214,8 +250,8 @@ def prepare_path(path):
         probe.close()
 
 
-async def serve(path, framing):
-    backend = EchoBackend(Framing(framing))
+async def serve(path, framing, auth=False):
+    backend = EchoBackend(Framing(framing), auth)
     prepare_path(path)
     # The ndjson limit bounds one line; a longer one ends the link.
     server = await asyncio.start_unix_server(backend.serve_link, path=path, limit=MAX_FRAME)
@@ -241,8 +277,10 @@ def main():
                     help="Unix socket to listen on (default %(default)s)")
     ap.add_argument("--framing", choices=("length-prefixed", "ndjson"),
                     default="length-prefixed", help="frame format (default %(default)s)")
+    ap.add_argument("--auth", action="store_true",
+                    help='also answer auth requests: allow tokens "user:NAME"')
     args = ap.parse_args()
-    asyncio.run(serve(args.socket, args.framing))
+    asyncio.run(serve(args.socket, args.framing, args.auth))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ waiting are timeout_status or 503; answers come in any order; a client
 that leaves cancels its request; allow answers are cached by token; bad
 frames are counted and survived; no token reaches the log."""
 
+import json
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -347,6 +352,49 @@ class AuthNdjsonBackend(AuthBase):
         c = self.connect(gw)
         self.assertEqual(self.be.wait_open()["context"]["plan"], "pro")
         c.close()
+
+
+class ExampleAuth(harness.GatewayTest):
+    """examples/echo_backend.py --auth, on the backend's own socket."""
+
+    def test_example_answers_auth(self):
+        gw = harness.Gateway(None, start=False)
+        self.addCleanup(gw.close)
+        self.addCleanup(self._check_clean_exit, gw)
+        self._gateways.append(gw)
+        gw.write_config({"auth": {"socket": gw.backend_path,
+                                  "headers": ["Authorization"]}})
+        out_path = os.path.join(gw.dir, "backend.out")
+        with open(out_path, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, os.path.join(harness.SRCDIR, "examples", "echo_backend.py"),
+                 "--socket", gw.backend_path, "--auth"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+        def stop():
+            proc.terminate()
+            proc.wait(harness.TIMEOUT)
+        self.addCleanup(stop)
+        output = lambda: open(out_path, "rb").read().decode("utf-8", "replace")
+        harness.wait_until(lambda: "listening on" in output(), what="the example to listen")
+        gw.start()
+        gw.wait_log(r"auth: connected to")
+        c = self.connect(gw, extra_headers=cookie("user:alice"))
+        c.send("hi")
+        self.assertEqual(c.recv(), "hi")
+        m = harness.wait_until(lambda: re.search(r"(?m)^open \S+ context=(.*)$", output()),
+                               what="an open line")
+        self.assertEqual(json.loads(m.group(1))["userId"], "alice")
+        c.close()
+        c = self.connect(gw, extra_headers={"Authorization": "Bearer user:bob"})
+        harness.wait_until(lambda: '"userId": "bob"' in output(), what="bob's open line")
+        c.close()
+        self.assertEqual(self.status_of(gw, [("Cookie", "X-Token=nobody")]), 401)
+        self.assertRegex(output(), r"(?m)^auth \d+: deny$")
+
+    def status_of(self, gw, headers):
+        r = http_raw(gw.port, upgrade_head(gw.port, extra=headers), timeout=10)
+        return r.status
 
 
 if __name__ == "__main__":
