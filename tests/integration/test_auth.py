@@ -10,6 +10,7 @@ frames are counted and survived; no token reaches the log."""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -251,6 +252,22 @@ class AuthTest(AuthBase):
         c = self.connect(gw)
         self.assertEqual(self.be.wait_open()["context"]["plan"], "pro")
         c.close()
+
+    def test_reload_applies_status_names_socket(self):
+        gw = self.setup_gw(start_auth=False)
+        self.assertEqual(self.status(gw).status, 503)
+        since = gw.log_size()
+        gw.write_config({"auth": {"socket": self.auth_path + ".new",
+                                  "timeout_status": 401}})
+        gw.signal(signal.SIGHUP)
+        gw.wait_log(r"reload: auth\.socket changed; those take effect at a restart",
+                    since=since)
+        gw.wait_log(r"reloaded ", since=since)
+        self.assertEqual(self.status(gw).status, 401)
+        # The link still tries the first socket.
+        self.auth = AuthServer(self.auth_path, self.framing, allow_all)
+        self.addCleanup(self.auth.stop)
+        gw.wait_log(r"(?m)auth: connected to %s$" % re.escape(self.auth_path), since=since)
 
     def test_link_lost_while_pending(self):
         gw = self.setup_gw(auth={"timeout": 30}, policy=None)
