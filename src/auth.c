@@ -41,7 +41,7 @@ struct auth_req {
 	uint64_t		 r_id;
 	auth_cb			*r_cb;
 	void			*r_arg;
-	json_t			*r_ctx;		/* borrowed from the front door */
+	json_t			*r_ctx;		/* the front door's */
 	int			 r_cacheable;
 	unsigned char		 r_key[AUTHCACHE_KEY_LEN];
 	LIST_ENTRY(auth_req)	 r_entry;

@@ -170,7 +170,7 @@ struct jwt_conf {
 #define WSG_MAX_AUTH_HEADERS	32	/* auth.headers */
 struct auth_conf {
 	char		*a_socket;	/* NULL: no auth hook */
-	int		 a_framing;	/* enum framing; -1: backend.framing */
+	int		 a_framing;	/* enum framing */
 	char		**a_headers;
 	size_t		 a_nheaders;
 	double		 a_timeout;
@@ -580,7 +580,7 @@ struct auth_answer {
 	int		 an_allow;
 	int		 an_status;	/* deny: 401 or 403 */
 	const char	*an_reason;	/* deny: NULL if none */
-	json_t		*an_context;	/* allow: NULL if none; borrowed */
+	json_t		*an_context;	/* allow: borrowed, or NULL */
 };
 typedef void	 auth_cb(void *, enum auth_outcome, int);
 json_t		*auth_parse_answer(const char *, size_t, struct auth_answer *,

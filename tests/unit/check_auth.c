@@ -137,7 +137,8 @@ END_TEST
 START_TEST(cache_hit_and_expiry)
 {
 	struct authcache	 ac;
-	unsigned char		 k[AUTHCACHE_KEY_LEN], other[AUTHCACHE_KEY_LEN];
+	unsigned char		 k[AUTHCACHE_KEY_LEN];
+	unsigned char		 other[AUTHCACHE_KEY_LEN];
 	json_t			*f = json_pack("{s:s}", "userId", "u-42");
 	const json_t		*got;
 
@@ -239,7 +240,8 @@ START_TEST(cfg_auth_errors)
 		{ "auth = { cache_size = 0; };",
 		    "auth.cache_size: 0 is out of range 1..1000000" },
 		{ "auth = { framing = \"json\"; };",
-		    "auth.framing: \"json\" must be length-prefixed or ndjson" },
+		    "auth.framing: \"json\" must be length-prefixed or "
+		    "ndjson" },
 		{ "auth = { headers = [ \"Bad Name\" ]; };",
 		    "auth.headers: \"Bad Name\" is not a valid header name" },
 		{ "auth = { colour = 1; };", "unknown key auth.colour" },
