@@ -195,12 +195,22 @@ def wait_until(predicate, timeout=TIMEOUT, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A loopback TCP port that was free a moment ago."""
+    """A loopback TCP port that was free a moment ago, and that this process
+    has not handed out before: two calls in a row (a gateway's port and its
+    admin port) must not get the same one back from the kernel."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no fresh loopback port after 100 tries")
 
 
 def have_ipv6_loopback():
