@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <string.h>
 
 #include "wsgated.h"
 
@@ -43,14 +42,24 @@ b64_encode(const void *data, size_t len, char *out)
 	}
 }
 
-static int
-b64_value(unsigned char c)
+/*
+ * The value of one base64 symbol, from the standard alphabet (RFC 4648 4)
+ * or, with url, the URL-safe one (section 5); -1 for anything else.
+ */
+int
+b64_value(unsigned char c, int url)
 {
-	const char	*p;
-
-	if (c == '\0' || (p = strchr(b64_alphabet, c)) == NULL)
-		return (-1);
-	return ((int)(p - b64_alphabet));
+	if (c >= 'A' && c <= 'Z')
+		return (c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (c - '0' + 52);
+	if (c == (url ? '-' : '+'))
+		return (62);
+	if (c == (url ? '_' : '/'))
+		return (63);
+	return (-1);
 }
 
 /*
@@ -74,7 +83,7 @@ b64_decode(const char *s, size_t len, void *out)
 				v[j] = 0;
 				continue;
 			}
-			if ((v[j] = b64_value((unsigned char)s[i + j])) == -1)
+			if ((v[j] = b64_value((unsigned char)s[i + j], 0)) == -1)
 				return (-1);
 		}
 		*o++ = (unsigned char)(v[0] << 2 | v[1] >> 4);

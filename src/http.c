@@ -220,22 +220,6 @@ http_token_list_has(const char *v, size_t len, const char *token)
 	return (0);
 }
 
-static int
-http_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '+')
-		return (62);
-	if (c == '/')
-		return (63);
-	return (-1);
-}
-
 /* A Sec-WebSocket-Key is the base64 of 16 bytes: 22 symbols and "==". */
 static int
 http_key_valid(const char *k, size_t len)
@@ -245,11 +229,11 @@ http_key_valid(const char *k, size_t len)
 	if (len != 24 || k[22] != '=' || k[23] != '=')
 		return (0);
 	for (i = 0; i < 22; i++) {
-		if (http_b64_value((unsigned char)k[i]) == -1)
+		if (b64_value((unsigned char)k[i], 0) == -1)
 			return (0);
 	}
 	/* The last symbol carries 2 bits; the 4 unused bits must be zero. */
-	return ((http_b64_value((unsigned char)k[21]) & 0xf) == 0);
+	return ((b64_value((unsigned char)k[21], 0) & 0xf) == 0);
 }
 
 /*

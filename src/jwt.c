@@ -113,22 +113,6 @@ jwt_alg_md(enum jwt_alg alg, size_t *minlen)
 	}
 }
 
-static int
-jwt_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '-')
-		return (62);
-	if (c == '_')
-		return (63);
-	return (-1);
-}
-
 /*
  * Decode len characters of base64url without padding (RFC 7515 2) into
  * out, which has room for len * 3 / 4 bytes. Return the decoded length,
@@ -146,7 +130,7 @@ jwt_b64url_decode(const char *s, size_t len, unsigned char *out)
 	if (len % 4 == 1)
 		return (-1);
 	for (i = 0; i < len; i++) {
-		if ((v = jwt_b64_value((unsigned char)s[i])) == -1)
+		if ((v = b64_value((unsigned char)s[i], 1)) == -1)
 			return (-1);
 		acc = acc << 6 | (uint32_t)v;
 		bits += 6;

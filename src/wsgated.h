@@ -284,6 +284,7 @@ const char	*http_status_text(int);
 size_t		 b64_encoded_len(size_t);
 void		 b64_encode(const void *, size_t, char *);
 ssize_t		 b64_decode(const char *, size_t, void *);
+int		 b64_value(unsigned char, int);
 
 /* utf8.c */
 int		 utf8_valid(const void *, size_t);

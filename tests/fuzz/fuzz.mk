@@ -35,7 +35,8 @@ FUZZ_RUNS = fuzz_http:8192:http fuzz_ctx:8192:http fuzz_frame:12288:frame \
 FUZZ_ENV = LSAN_OPTIONS="suppressions=$(FUZZ_SRCDIR)/lsan.supp:$${LSAN_OPTIONS-}" \
 	UBSAN_OPTIONS="print_stacktrace=1:$${UBSAN_OPTIONS-}"
 
-FUZZ_SRC_BASE = $(top_srcdir)/src/xmalloc.c $(top_srcdir)/src/log.c
+FUZZ_SRC_BASE = $(top_srcdir)/src/xmalloc.c $(top_srcdir)/src/log.c \
+	$(top_srcdir)/src/b64.c
 FUZZ_SRC_HTTP = $(FUZZ_SRCDIR)/fuzz_http.c $(top_srcdir)/src/http.c \
 	$(FUZZ_SRC_BASE)
 FUZZ_SRC_CTX = $(FUZZ_SRCDIR)/fuzz_ctx.c $(top_srcdir)/src/ctx.c \
@@ -43,7 +44,7 @@ FUZZ_SRC_CTX = $(FUZZ_SRCDIR)/fuzz_ctx.c $(top_srcdir)/src/ctx.c \
 	$(top_srcdir)/src/jwt.c \
 	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_FRAME = $(FUZZ_SRCDIR)/fuzz_frame.c $(top_srcdir)/src/frame.c \
-	$(top_srcdir)/src/buf.c $(top_srcdir)/src/b64.c \
+	$(top_srcdir)/src/buf.c \
 	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_CMD = $(FUZZ_SRCDIR)/fuzz_cmd.c $(top_srcdir)/src/cmd.c \
 	$(top_srcdir)/src/jstr.c $(top_srcdir)/src/utf8.c $(FUZZ_SRC_BASE)
