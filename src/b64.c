@@ -1,9 +1,9 @@
 /*
- * Standard base64 (RFC 4648 section 4) for binary messages in JSON.
+ * Standard base64 (RFC 4648 section 4) for binary messages in JSON, and
+ * the symbol values of both alphabets for the parsers that need them.
  * Decoding is strict: padding is required and nothing else is skipped.
  */
 #include "config.h"
-
 
 #include "wsgated.h"
 
