@@ -284,8 +284,7 @@ auth_schedule_retry(void)
 	double		 max = auth_cfg->c_reconnect_max;
 
 	auth_state = AUTH_LINK_DOWN;
-	tv.tv_sec = (time_t)auth_delay;
-	tv.tv_usec = (suseconds_t)((auth_delay - (double)tv.tv_sec) * 1e6);
+	cfg_timeval(auth_delay, &tv);
 	evtimer_add(auth_retry, &tv);
 	auth_delay = auth_delay * 2 > max ? max : auth_delay * 2;
 }

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <sys/time.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
@@ -1028,4 +1030,12 @@ cfg_free(struct cfg *c)
 		free(c->c_auth.a_headers[i]);
 	free(c->c_auth.a_headers);
 	free(c);
+}
+
+/* A duration key's seconds as a struct timeval, for a timer. */
+void
+cfg_timeval(double secs, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)secs;
+	tv->tv_usec = (suseconds_t)((secs - (double)tv->tv_sec) * 1e6);
 }

@@ -508,8 +508,7 @@ front_auth(struct front_conn *c, const struct http_request *req,
 	c->fc_timer = evtimer_new(front_base, front_auth_event_cb, c);
 	if (c->fc_read == NULL || c->fc_timer == NULL)
 		fatalx("%s: event_new", __func__);
-	tv.tv_sec = (time_t)ac->a_timeout;
-	tv.tv_usec = (suseconds_t)((ac->a_timeout - (double)tv.tv_sec) * 1e6);
+	cfg_timeval(ac->a_timeout, &tv);
 	event_add(c->fc_read, NULL);
 	evtimer_add(c->fc_timer, &tv);
 }
@@ -589,7 +588,6 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	const struct cfg	*cfg = front_cfg;
 	struct front_conn	*c;
 	struct timeval		 tv;
-	double			 t = cfg->c_handshake_timeout;
 
 	METRICS_INC(&metrics_front, conns_accepted);
 	c = xcalloc(1, sizeof *c);
@@ -621,8 +619,7 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	/* The listener defers accepts until data came: try the head now. */
 	if (!front_read(c))
 		return;
-	tv.tv_sec = (time_t)t;
-	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	cfg_timeval(cfg->c_handshake_timeout, &tv);
 	event_add(c->fc_read, NULL);
 	evtimer_add(c->fc_timer, &tv);
 }

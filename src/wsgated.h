@@ -235,6 +235,8 @@ struct cfg	*cfg_parse(const char *, const char *, char **);
 struct cfg	*cfg_ref(struct cfg *);
 void		 cfg_free(struct cfg *);
 char		*cfg_restart_keys(const struct cfg *, const struct cfg *);
+struct timeval;
+void		 cfg_timeval(double, struct timeval *);
 const char	*cfg_framing_name(enum framing);
 const char	*cfg_source_name(enum ctx_source);
 
