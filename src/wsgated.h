@@ -537,6 +537,53 @@ int		 ws_stalled(uint64_t [WSG_MAX_WORKERS]);
 int		 ws_compression(void);
 int64_t		 ws_epoch(void);
 
+/*
+ * A command for sockets, whoever gave it: a backend, the admin listener,
+ * or another node of a cluster. ws_apply carries it out on this node;
+ * cluster_forward carries the part this node cannot to the others.
+ */
+enum wscmd_op {
+	WSCMD_SEND,		/* c_data, c_len, c_binary */
+	WSCMD_CLOSE,		/* c_code, c_reason */
+	WSCMD_SUBSCRIBE,	/* c_topic: to WSCMD_TO_SOCKET only */
+	WSCMD_UNSUBSCRIBE
+};
+enum wscmd_to {
+	WSCMD_TO_SOCKET,	/* c_key: a socket id */
+	WSCMD_TO_SOCKETS,	/* c_ids: c_nids socket ids */
+	WSCMD_TO_USER,		/* c_key: a userId */
+	WSCMD_TO_TOPIC,		/* c_key: a topic; c_exclude: NULL or an id */
+	WSCMD_TO_ALL
+};
+struct wscmd {
+	enum wscmd_op	 c_op;
+	enum wscmd_to	 c_to;
+	const char	*c_key;
+	size_t		 c_keylen;
+	const char *const *c_ids;	/* each NUL-terminated */
+	size_t		 c_nids;
+	const char	*c_exclude;
+	const char	*c_topic;
+	size_t		 c_topiclen;
+	const void	*c_data;	/* decoded: the bytes to send */
+	size_t		 c_len;
+	int		 c_binary;
+	int		 c_code;
+	const char	*c_reason;	/* NUL-terminated, "" if none */
+};
+#define WSG_NODE_LOST_REASON	"node-lost"
+/* From another node: carry it out here, forward nothing, report nothing. */
+void		 ws_apply_remote(const struct wscmd *);
+/* A socket of a lost node: a close event (1006, "node-lost") to the
+ * backend, on one worker's link; ctx is the context's JSON text. */
+void		 ws_node_lost(const char *, const char *);
+
+/* cluster.c: any thread may call these */
+int		 cluster_enabled(void);
+void		 cluster_forward(const struct wscmd *);
+void		 cluster_socket_open(const char *, const char *);
+void		 cluster_socket_close(const char *);
+
 /* notify.c */
 struct event_base;
 extern const char notify_features[];
