@@ -500,6 +500,27 @@ void		 sessmap_remove(struct sessmap *, struct session *);
 struct session	*sessmap_find(const struct sessmap *, const char *, size_t);
 uint32_t	 sessmap_hash(const char *, size_t);
 
+/* strmap.c */
+struct strmap_ent {
+	struct strmap_ent	*e_next;
+	uint64_t		 e_hash;
+	void			*e_val;
+	size_t			 e_len;
+	char			 e_key[];	/* e_len bytes and a NUL */
+};
+struct strmap {
+	struct strmap_ent	**m_buckets;	/* NULL while empty */
+	size_t			 m_mask;
+	size_t			 m_count;
+};
+void		 strmap_seed(const unsigned char [16]);
+uint64_t	 strmap_hash(const void *, size_t);
+void		 strmap_init(struct strmap *);
+void		 strmap_free(struct strmap *);
+struct strmap_ent *strmap_find(const struct strmap *, const char *, size_t);
+struct strmap_ent *strmap_add(struct strmap *, const char *, size_t);
+void		 strmap_del(struct strmap *, struct strmap_ent *);
+
 /* ws.c */
 struct worker;
 int		 ws_start(struct cfg *, char **);
