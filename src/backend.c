@@ -457,12 +457,12 @@ backend_send(struct worker *w, const char *id, size_t idlen, const char *s,
 	if (binary) {
 		o = ws_outmsg_new(NULL, len / 4 * 3, 1);
 		if ((n = b64_decode(s, len, o->o_data + LWS_PRE)) == -1) {
-			free(o);
+			ws_outmsg_unref(o);
 			backend_error(w, BACKEND_ERR_BAD_FIELD, "send with "
 			    "binary data that is not base64");
 			return;
 		}
-		o->o_len = (size_t)n;
+		ws_outmsg_setlen(o, (size_t)n);
 	} else
 		o = ws_outmsg_new(s, len, 0);
 	ws_deliver(w, id, idlen, o);
@@ -488,10 +488,10 @@ backend_send_fast(struct worker *w, const struct cmd_send *cs)
 	o = ws_outmsg_new(NULL, cs->cs_datalen, 0);
 	if ((n = jstr_unescape(cs->cs_data, cs->cs_datalen,
 	    (char *)o->o_data + LWS_PRE)) == -1) {
-		free(o);
+		ws_outmsg_unref(o);
 		return (0);
 	}
-	o->o_len = (size_t)n;
+	ws_outmsg_setlen(o, (size_t)n);
 	ws_deliver(w, cs->cs_id, cs->cs_idlen, o);
 	return (1);
 }

@@ -293,8 +293,7 @@ ws_handoff(struct worker *w, int fd, char *head, size_t headlen, json_t *ctx,
 	s->s_head = head;
 	s->s_headlen = headlen;
 	buf_init(&s->s_rx);
-	buf_init(&s->s_out);
-	TAILQ_INIT(&s->s_outq);
+	LIST_INIT(&s->s_subs);
 	__atomic_fetch_add(&w->w_nsessions, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&ws_live, 1, __ATOMIC_RELAXED);
 
@@ -304,31 +303,113 @@ ws_handoff(struct worker *w, int fd, char *head, size_t headlen, json_t *ctx,
 	ws_post(w, it);
 }
 
+/*
+ * A message of len bytes for clients, with one reference. With data NULL
+ * the caller writes the payload and calls ws_outmsg_setlen(); either way
+ * the frame is complete before the message is shared.
+ */
 struct outmsg *
 ws_outmsg_new(const void *data, size_t len, int binary)
 {
 	struct outmsg	*o;
 
 	o = xmalloc(sizeof *o + LWS_PRE + len + 1);
-	o->o_len = len;
+	o->o_refs = 1;
 	o->o_binary = binary;
 	if (data != NULL && len > 0)
 		memcpy(o->o_data + LWS_PRE, data, len);
+	ws_outmsg_setlen(o, len);
 	return (o);
+}
+
+/* Set the payload's length and write the frame header before it. */
+void
+ws_outmsg_setlen(struct outmsg *o, size_t len)
+{
+	unsigned char	*p;
+	size_t		 h;
+
+	o->o_len = len;
+	o->o_hlen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+	p = o->o_data + LWS_PRE - o->o_hlen;
+	p[0] = 0x80 | (o->o_binary ? 0x2 : 0x1);
+	if (len < 126)
+		p[1] = (unsigned char)len;
+	else if (len < 65536) {
+		p[1] = 126;
+		p[2] = (unsigned char)(len >> 8);
+		p[3] = (unsigned char)len;
+	} else {
+		p[1] = 127;
+		for (h = 2; h < 10; h++)
+			p[h] = (unsigned char)((uint64_t)len >> (8 * (9 - h)));
+	}
+}
+
+struct outmsg *
+ws_outmsg_ref(struct outmsg *o)
+{
+	__atomic_fetch_add(&o->o_refs, 1, __ATOMIC_RELAXED);
+	return (o);
+}
+
+void
+ws_outmsg_unref(struct outmsg *o)
+{
+	if (o != NULL && __atomic_sub_fetch(&o->o_refs, 1,
+	    __ATOMIC_ACQ_REL) == 0)
+		free(o);
+}
+
+/* The ring of messages queued for a client. */
+static void
+ws_q_push(struct session *s, struct outmsg *o)
+{
+	struct outmsg	**nq;
+	uint32_t	  i, ncap;
+
+	if (s->s_qn == s->s_qcap) {
+		ncap = s->s_qcap == 0 ? 4 : s->s_qcap * 2;
+		nq = xreallocarray(NULL, ncap, sizeof *nq);
+		for (i = 0; i < s->s_qn; i++)
+			nq[i] = s->s_q[(s->s_qhead + i) % s->s_qcap];
+		free(s->s_q);
+		s->s_q = nq;
+		s->s_qcap = ncap;
+		s->s_qhead = 0;
+	}
+	s->s_q[(s->s_qhead + s->s_qn) % s->s_qcap] = o;
+	s->s_qn++;
+	s->s_outq_bytes += o->o_hlen + o->o_len;
+}
+
+/* Drop the first message, written or not. */
+static void
+ws_q_pop(struct session *s)
+{
+	struct outmsg	*o = s->s_q[s->s_qhead];
+
+	s->s_outq_bytes -= o->o_hlen + o->o_len - s->s_qoff;
+	s->s_qoff = 0;
+	s->s_qhead = (s->s_qhead + 1) % s->s_qcap;
+	if (--s->s_qn == 0) {
+		/* An idle session keeps no ring. */
+		free(s->s_q);
+		s->s_q = NULL;
+		s->s_qcap = 0;
+		s->s_qhead = 0;
+	}
+	ws_outmsg_unref(o);
 }
 
 static void
 ws_session_free(struct session *s)
 {
 	struct worker	*w = s->s_worker;
-	struct outmsg	*o;
 
-	while ((o = TAILQ_FIRST(&s->s_outq)) != NULL) {
-		TAILQ_REMOVE(&s->s_outq, o, o_entry);
-		free(o);
-	}
+	while (s->s_qn > 0)
+		ws_q_pop(s);
 	buf_free(&s->s_rx);
-	buf_free(&s->s_out);
 	free(s->s_evhead);
 	json_decref(s->s_ctx);
 	free(s->s_ctxtext);
@@ -546,83 +627,83 @@ ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 }
 
 /*
- * Write the ready-made frames queued for a client, as many as fit a batch,
- * in one lws_write(): lws 4.1.6 passes LWS_WRITE_HTTP bytes on a WebSocket
+ * Write the frames queued for a client, as many as fit a batch, in one
+ * lws_write(): lws 4.1.6 passes LWS_WRITE_HTTP bytes on a WebSocket
  * connection through as they are, and one send() for many messages costs
  * a fraction of one each. lws wants LWS_PRE bytes of room before what it
- * writes, so the batch is copied behind them in the worker's buffer.
+ * writes, and a shared frame is not the session's to lend, so the batch
+ * is copied behind them in the worker's buffer. A frame longer than the
+ * batch goes in pieces.
  */
 static int
 ws_write_frames(struct session *s, struct lws *wsi)
 {
-	struct worker	*w = s->s_worker;
-	size_t		 n = buf_used(&s->s_out);
+	struct worker		*w = s->s_worker;
+	const struct outmsg	*o;
+	size_t			 n = 0, k, rest;
 
-	if (n > WS_WRITE_BATCH)
-		n = WS_WRITE_BATCH;
-	memcpy(w->w_wbuf + LWS_PRE, buf_data(&s->s_out), n);
+	while (s->s_qn > 0 && n < WS_WRITE_BATCH) {
+		o = s->s_q[s->s_qhead];
+		rest = o->o_hlen + o->o_len - s->s_qoff;
+		k = rest < WS_WRITE_BATCH - n ? rest : WS_WRITE_BATCH - n;
+		memcpy(w->w_wbuf + LWS_PRE + n, ws_outmsg_frame(o) + s->s_qoff,
+		    k);
+		n += k;
+		if (k < rest) {
+			s->s_qoff += k;
+			s->s_outq_bytes -= k;
+			break;
+		}
+		ws_q_pop(s);
+	}
 	if (lws_write(wsi, w->w_wbuf + LWS_PRE, n, LWS_WRITE_HTTP) < (int)n)
 		return (-1);
-	buf_drain(&s->s_out, n);
-	s->s_outq_bytes -= n;
-	if (buf_used(&s->s_out) > 0 || s->s_state == SESS_CLOSING)
+	if (s->s_qn > 0 || s->s_state == SESS_CLOSING)
 		lws_callback_on_writable(wsi);
 	return (0);
 }
 
-/* Append a message to s_out as one unmasked, unfragmented frame. */
-static void
-ws_frame_append(struct session *s, const void *data, size_t len, int binary)
+/*
+ * Write one message for lws to compress (permessage-deflate), from a copy:
+ * lws writes its header into the headroom, which a shared frame has not
+ * to spare.
+ */
+static int
+ws_write_message(struct session *s, struct lws *wsi)
 {
-	unsigned char	*p;
-	size_t		 h = 2;
+	struct worker	*w = s->s_worker;
+	struct outmsg	*o = s->s_q[s->s_qhead];
+	unsigned char	*p = w->w_wbuf, *big = NULL;
+	int		 n;
 
-	p = buf_reserve(&s->s_out, len + 10);
-	p[0] = 0x80 | (binary ? 0x2 : 0x1);
-	if (len < 126)
-		p[1] = (unsigned char)len;
-	else if (len < 65536) {
-		p[1] = 126;
-		p[2] = (unsigned char)(len >> 8);
-		p[3] = (unsigned char)len;
-		h = 4;
-	} else {
-		p[1] = 127;
-		for (h = 2; h < 10; h++)
-			p[h] = (unsigned char)((uint64_t)len >> (8 * (9 - h)));
-	}
-	memcpy(p + h, data, len);
-	buf_commit(&s->s_out, h + len);
-	s->s_outq_bytes += h + len;
+	if (o->o_len > WS_WRITE_BATCH)
+		p = big = xmalloc(LWS_PRE + o->o_len);
+	memcpy(p + LWS_PRE, o->o_data + LWS_PRE, o->o_len);
+	n = lws_write(wsi, p + LWS_PRE, o->o_len, o->o_binary ?
+	    LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	free(big);
+	ws_q_pop(s);
+	if (n < 0)
+		return (-1);
+	if (s->s_qn > 0 || s->s_state == SESS_CLOSING)
+		lws_callback_on_writable(wsi);
+	return (0);
 }
 
 /* Write what is queued for a client, or the close when it is due. */
 static int
 ws_writeable(struct session *s, struct lws *wsi)
 {
-	struct outmsg	*o;
-	int		 n;
-
 	if (s->s_state == SESS_CLOSING && (!s->s_close_flush ||
-	    (TAILQ_EMPTY(&s->s_outq) && buf_used(&s->s_out) == 0))) {
+	    s->s_qn == 0)) {
 		lws_close_reason(wsi, (enum lws_close_status)s->s_close_code,
 		    (unsigned char *)ws_reason(s), strlen(ws_reason(s)));
 		return (-1);
 	}
-	if (buf_used(&s->s_out) > 0)
-		return (ws_write_frames(s, wsi));
-	if ((o = TAILQ_FIRST(&s->s_outq)) == NULL)
+	if (s->s_qn == 0)
 		return (0);
-	TAILQ_REMOVE(&s->s_outq, o, o_entry);
-	s->s_outq_bytes -= o->o_len;
-	n = lws_write(wsi, o->o_data + LWS_PRE, o->o_len,
-	    o->o_binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	free(o);
-	if (n < 0)
-		return (-1);
-	if (!TAILQ_EMPTY(&s->s_outq) || s->s_state == SESS_CLOSING)
-		lws_callback_on_writable(wsi);
-	return (0);
+	return (s->s_deflate ? ws_write_message(s, wsi) :
+	    ws_write_frames(s, wsi));
 }
 
 /* The client sent a close frame: remember its code and reason. */
@@ -644,7 +725,36 @@ ws_peer_close(struct session *s, const unsigned char *in, size_t len)
 }
 
 /*
- * Deliver a message to a socket of this worker; takes ownership of o.
+ * Queue a message for an open session; takes the reference passed. A
+ * client that does not read is a slow consumer: past its queue limit the
+ * message is dropped, and the session closed if the policy says so.
+ */
+void
+ws_enqueue(struct session *s, struct outmsg *o)
+{
+	struct worker	*w = s->s_worker;
+	size_t		 len = o->o_hlen + o->o_len;
+
+	if (len > s->s_cfg->c_max_send_queue_bytes - s->s_outq_bytes) {
+		METRICS_INC(&w->w_metrics, msgs_dropped_slow_client);
+		ws_outmsg_unref(o);
+		if (s->s_cfg->c_send_queue_policy == SENDQ_CLOSE) {
+			log_info("session %s: send queue over %zu bytes, "
+			    "closing", s->s_id, s->s_cfg->c_max_send_queue_bytes);
+			ws_session_close(s, WSG_CLOSE_POLICY, "send queue full",
+			    0);
+		}
+		return;
+	}
+	METRICS_INC(&w->w_metrics, msgs_out);
+	METRICS_ADD(&w->w_metrics, msgs_out_bytes, o->o_len);
+	ws_q_push(s, o);
+	if (s->s_qn == 1)
+		lws_callback_on_writable(s->s_wsi);
+}
+
+/*
+ * Deliver a message to a socket of this worker; takes the reference.
  * Return -1 if the worker has no such open socket.
  */
 static int
@@ -654,31 +764,10 @@ ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 
 	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
 	if (s == NULL || s->s_state != SESS_OPEN) {
-		free(o);
+		ws_outmsg_unref(o);
 		return (-1);
 	}
-	if (o->o_len > s->s_cfg->c_max_send_queue_bytes - s->s_outq_bytes) {
-		/* The client does not read: a slow consumer. */
-		METRICS_INC(&w->w_metrics, msgs_dropped_slow_client);
-		free(o);
-		if (s->s_cfg->c_send_queue_policy == SENDQ_CLOSE) {
-			log_info("session %s: send queue over %zu bytes, "
-			    "closing", s->s_id, s->s_cfg->c_max_send_queue_bytes);
-			ws_session_close(s, WSG_CLOSE_POLICY, "send queue full",
-			    0);
-		}
-		return (0);
-	}
-	METRICS_INC(&w->w_metrics, msgs_out);
-	METRICS_ADD(&w->w_metrics, msgs_out_bytes, o->o_len);
-	if (s->s_deflate) {
-		TAILQ_INSERT_TAIL(&s->s_outq, o, o_entry);
-		s->s_outq_bytes += o->o_len;
-	} else {
-		ws_frame_append(s, o->o_data + LWS_PRE, o->o_len, o->o_binary);
-		free(o);
-	}
-	lws_callback_on_writable(s->s_wsi);
+	ws_enqueue(s, o);
 	return (0);
 }
 
@@ -734,7 +823,7 @@ ws_deliver(struct worker *w, const char *id, size_t idlen, struct outmsg *o)
 	if (owner == NULL) {
 		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
 		    "send to a malformed socket id");
-		free(o);
+		ws_outmsg_unref(o);
 		return;
 	}
 	if (owner == w) {
@@ -1108,7 +1197,7 @@ ws_discard_inbox(struct worker *w)
 		}
 		if (it->i_query != NULL)
 			ws_query_answer(it->i_query, NULL, 0);
-		free(it->i_msg);
+		ws_outmsg_unref(it->i_msg);
 		cfg_free(it->i_cfg);
 		free(it);
 	}

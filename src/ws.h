@@ -16,14 +16,27 @@
 /* Not a token, so no client can ask for it as a subprotocol. */
 #define WS_BACKEND_PROTOCOL	"wsgate backend"
 
-/* A message waiting to be written to a client, with lws's headroom. */
+/*
+ * A message for clients, framed once and shared by every session it goes
+ * to, on any worker; o_refs counts the holders (atomic). The frame's
+ * header sits just before the payload, at the end of lws's headroom, so
+ * that header and payload are one run of bytes: o_hlen + o_len of them
+ * from ws_outmsg_frame().
+ */
 struct outmsg {
-	TAILQ_ENTRY(outmsg)	 o_entry;
-	size_t			 o_len;
+	unsigned int		 o_refs;
 	int			 o_binary;
-	unsigned char		 o_data[];	/* LWS_PRE + o_len bytes */
+	size_t			 o_len;
+	size_t			 o_hlen;
+	unsigned char		 o_data[];	/* LWS_PRE + o_len + 1 bytes */
 };
-TAILQ_HEAD(outq, outmsg);
+_Static_assert(LWS_PRE >= 10, "lws's headroom holds a frame header");
+
+static inline const unsigned char *
+ws_outmsg_frame(const struct outmsg *o)
+{
+	return (o->o_data + LWS_PRE - o->o_hlen);
+}
 
 enum sess_state {
 	SESS_ADOPTING,		/* queued for, or inside, the adoption */
@@ -67,14 +80,23 @@ struct session {
 	int			 s_rx_binary;
 
 	/*
-	 * Messages for the client: as ready-made frames in s_out, written
-	 * many at a time, or, when permessage-deflate was negotiated, one
-	 * by one from s_outq so that lws can compress each.
+	 * Messages for the client, oldest first: a ring of s_qcap shared
+	 * frames, s_qn of them from s_qhead; s_qoff bytes of the first are
+	 * written. s_outq_bytes counts their frames, for the limit.
 	 */
 	int			 s_deflate;
-	struct buf		 s_out;
-	struct outq		 s_outq;
-	size_t			 s_outq_bytes;	/* both, for the limit */
+	struct outmsg		**s_q;
+	uint32_t		 s_qhead;
+	uint32_t		 s_qn;
+	uint32_t		 s_qcap;
+	size_t			 s_qoff;
+	size_t			 s_outq_bytes;
+
+	/* Who it is and what it listens to, on this worker (route.c). */
+	struct strmap_ent	*s_user;	/* in w_users; NULL: no userId */
+	LIST_ENTRY(session)	 s_ulink;
+	LIST_HEAD(, sub)	 s_subs;
+	uint32_t		 s_nsubs;
 
 	/* How it ends: the close code and reason reported to the backend. */
 	int			 s_close_code;
@@ -209,6 +231,10 @@ void		 ws_deliver(struct worker *, const char *, size_t,
 void		 ws_close_by_id(struct worker *, const char *, size_t, int,
 		     const char *);
 struct outmsg	*ws_outmsg_new(const void *, size_t, int);
+void		 ws_outmsg_setlen(struct outmsg *, size_t);
+struct outmsg	*ws_outmsg_ref(struct outmsg *);
+void		 ws_outmsg_unref(struct outmsg *);
+void		 ws_enqueue(struct session *, struct outmsg *);
 json_t		*ws_open_event(struct session *);
 void		 ws_pause(struct worker *, int);
 
