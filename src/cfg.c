@@ -50,6 +50,7 @@ struct cfg_key {
 };
 
 static int	cfg_is_token(const char *);
+static int	cfg_is_set(const char *);
 static int	cfg_is_origin(const char *);
 static int	cfg_is_jwt_alg(const char *);
 
@@ -178,6 +179,15 @@ static const struct cfg_key cfg_keys[] = {
 	    c_auth.a_cache_ttl),
 	K("auth", "cache_size", CFG_SIZE, 1, 1000000, 10000, NULL,
 	    c_auth.a_cache_size),
+
+	K("topics", "max_per_socket", CFG_SIZE, 1, 65535, 64, NULL,
+	    c_topics_per_socket),
+	K("topics", "max_subscribers", CFG_SIZE, 1, 10000000, 1000000, NULL,
+	    c_topic_subscribers),
+	K("topics", "max_name_bytes", CFG_SIZE, 1, 1024, 128, NULL,
+	    c_topic_name_bytes),
+	KL("topics", "from_context", WSG_MAX_FIELDS, c_topic_fields,
+	    c_ntopic_fields, cfg_is_set, "context field name"),
 };
 #undef K
 #undef KE
@@ -186,7 +196,7 @@ static const struct cfg_key cfg_keys[] = {
 
 static const char *const cfg_groups[] = {
 	"listen", "backend", "context", "limits", "websocket", "log", "admin",
-	"jwt", "auth",
+	"jwt", "auth", "topics",
 	NULL
 };
 
@@ -309,6 +319,12 @@ cfg_is_integer(const config_setting_t *s)
 }
 
 /* Token characters (RFC 9110 5.6.2), as a subprotocol name must be. */
+static int
+cfg_is_set(const char *s)
+{
+	return (s[0] != '\0');
+}
+
 static int
 cfg_is_token(const char *s)
 {
@@ -697,6 +713,26 @@ cfg_path(const struct cfg *c, const char *path)
  * The jwt group: one key file, loaded now so that a bad one is an error
  * of the file (and a reload reads it again), and algorithms that fit it.
  */
+/* topics.from_context names fields of the context. */
+static void
+cfg_check_topics(struct cfg_errors *e, config_t *lc, struct cfg *c)
+{
+	config_setting_t	*fs = config_lookup(lc, "topics.from_context");
+	size_t			 i, j;
+
+	for (i = 0; i < c->c_ntopic_fields; i++) {
+		for (j = 0; j < c->c_nfields; j++)
+			if (strcmp(c->c_fields[j].f_name,
+			    c->c_topic_fields[i]) == 0)
+				break;
+		if (j == c->c_nfields)
+			cfg_error(e, fs ? config_setting_get_elem(fs,
+			    (unsigned int)i) : NULL, "topics.from_context: "
+			    "\"%s\" is not a field of the context",
+			    c->c_topic_fields[i]);
+	}
+}
+
 static void
 cfg_check_jwt(struct cfg_errors *e, config_t *lc, struct cfg *c)
 {
@@ -823,6 +859,7 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 		    "backend.reconnect_max %g", c->c_reconnect_min,
 		    c->c_reconnect_max);
 	cfg_check_jwt(e, lc, c);
+	cfg_check_topics(e, lc, c);
 
 	if (c->c_auth.a_framing == -1)
 		c->c_auth.a_framing = (int)c->c_backend_framing;

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -470,6 +471,13 @@ ws_session_close(struct session *s, int code, const char *reason, int flush)
 	    code == WSG_CLOSE_POLICY ? 1 : WS_CLOSE_GRACE_SECS);
 }
 
+/* A backend's close: what is queued for the client goes first. */
+void
+ws_close_session(struct session *s, int code, const char *reason)
+{
+	ws_session_close(s, code, reason, 1);
+}
+
 /* Close every session of w with code and reason. */
 static void
 ws_close_all(struct worker *w, int code, const char *reason)
@@ -512,6 +520,8 @@ ws_emit_open(struct session *s)
 	json_decref(ev);
 	if ((s->s_ctxtext = json_dumps(s->s_ctx, JSON_COMPACT)) == NULL)
 		fatalx("%s: cannot encode a context", __func__);
+	if (cluster_enabled())
+		cluster_socket_open(s->s_id, s->s_ctxtext);
 	json_decref(s->s_ctx);
 	s->s_ctx = NULL;
 }
@@ -525,7 +535,8 @@ ws_emit_close(struct session *s)
 	    "socketId", s->s_id, "code", s->s_close_code, "reason",
 	    ws_reason(s), "context", ws_ctx(s));
 	backend_emit(s->s_worker, BACKEND_EV_CLOSE, ev);
-	json_decref(ev);
+	json_decref(ev);	if (cluster_enabled())
+		cluster_socket_close(s->s_id);
 }
 
 /*
@@ -771,13 +782,47 @@ ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 	return (0);
 }
 
-/* A backend's send for a socket of this worker. */
+/*
+ * A command for a socket that is not on this node: another node may have
+ * it. From another node already, it is dropped: that node asked because
+ * the registry named this one, and the socket has just gone.
+ */
 static void
-ws_backend_send(struct worker *w, const char *id, struct outmsg *o)
+ws_miss(struct worker *w, const struct wscmd *c, int remote)
 {
-	if (ws_deliver_local(w, id, o) == -1)
-		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
-		    "send to unknown socket %.*s", WSG_ID_LEN, id);
+	if (remote)
+		return;
+	if (cluster_enabled()) {
+		cluster_forward(c);
+		return;
+	}
+	backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET, "%s to unknown socket "
+	    "%.*s", c->c_op == WSCMD_SEND ? "send" : c->c_op == WSCMD_CLOSE ?
+	    "close" : "subscription", WSG_ID_LEN, c->c_key);
+}
+
+/* A send for a socket of this worker; takes the reference. */
+static void
+ws_backend_send(struct worker *w, const char *id, struct outmsg *o,
+    int remote)
+{
+	struct wscmd	 c;
+
+	ws_outmsg_ref(o);
+	if (ws_deliver_local(w, id, o) == 0) {
+		ws_outmsg_unref(o);
+		return;
+	}
+	memset(&c, 0, sizeof c);
+	c.c_op = WSCMD_SEND;
+	c.c_to = WSCMD_TO_SOCKET;
+	c.c_key = id;
+	c.c_keylen = WSG_ID_LEN;
+	c.c_data = o->o_data + LWS_PRE;
+	c.c_len = o->o_len;
+	c.c_binary = o->o_binary;
+	ws_miss(w, &c, remote);
+	ws_outmsg_unref(o);
 }
 
 /*
@@ -797,68 +842,216 @@ ws_close_local(struct worker *w, const char *id, int code,
 	return (0);
 }
 
-/* A backend's close for a socket of this worker. */
+/* A close for a socket of this worker. */
 static void
 ws_backend_close(struct worker *w, const char *id, int code,
-    const char *reason)
+    const char *reason, int remote)
 {
-	if (ws_close_local(w, id, code, reason) == -1) {
-		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
-		    "close of unknown socket %.*s", WSG_ID_LEN, id);
+	struct wscmd	 c;
+
+	if (ws_close_local(w, id, code, reason) == 0) {
+		METRICS_INC(&w->w_metrics, backend_closes);
 		return;
 	}
-	METRICS_INC(&w->w_metrics, backend_closes);
+	memset(&c, 0, sizeof c);
+	c.c_op = WSCMD_CLOSE;
+	c.c_to = WSCMD_TO_SOCKET;
+	c.c_key = id;
+	c.c_keylen = WSG_ID_LEN;
+	c.c_code = code;
+	c.c_reason = reason;
+	ws_miss(w, &c, remote);
+}
+
+/* A subscribe or unsubscribe for a socket of this worker. */
+static void
+ws_backend_subscribe(struct worker *w, const char *id, const char *topic,
+    size_t len, int sub, int remote)
+{
+	struct session		*s;
+	struct wscmd		 c;
+	enum route_result	 r;
+
+	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
+	if (s == NULL || s->s_state != SESS_OPEN) {
+		memset(&c, 0, sizeof c);
+		c.c_op = sub ? WSCMD_SUBSCRIBE : WSCMD_UNSUBSCRIBE;
+		c.c_to = WSCMD_TO_SOCKET;
+		c.c_key = id;
+		c.c_keylen = WSG_ID_LEN;
+		c.c_topic = topic;
+		c.c_topiclen = len;
+		ws_miss(w, &c, remote);
+		return;
+	}
+	r = sub ? route_subscribe(s, topic, len) : route_unsubscribe(s, topic,
+	    len);
+	if (r == ROUTE_SOCKET_LIMIT || r == ROUTE_TOPIC_LIMIT)
+		backend_error(w, BACKEND_ERR_LIMIT, "socket %s not subscribed "
+		    "to \"%.64s\": %s", s->s_id, topic, route_result_names[r]);
+	else if (r == ROUTE_BAD_NAME)
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "socket %s not "
+		    "subscribed: %s", s->s_id, route_result_names[r]);
+}
+
+/* An inbox item for id's owner, of kind k. */
+static struct inbox_item *
+ws_item(enum inbox_kind k, const char *id, int remote)
+{
+	struct inbox_item	*it;
+
+	it = xcalloc(1, sizeof *it);
+	it->i_kind = k;
+	memcpy(it->i_id, id, WSG_ID_LEN);
+	it->i_remote = remote;
+	return (it);
 }
 
 /*
- * Route a backend send to the socket's worker. Called on worker w's
- * thread; takes ownership of o.
+ * Route a send to the socket's worker; takes the reference. Called on
+ * worker w's thread, or, with w NULL, on the main thread for a send from
+ * another node.
  */
 void
-ws_deliver(struct worker *w, const char *id, size_t idlen, struct outmsg *o)
+ws_deliver(struct worker *w, const char *id, size_t idlen, struct outmsg *o,
+    int remote)
 {
 	struct worker		*owner = ws_owner(id, idlen);
 	struct inbox_item	*it;
 
 	if (owner == NULL) {
-		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
-		    "send to a malformed socket id");
+		if (w != NULL && !remote)
+			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+			    "send to a malformed socket id");
 		ws_outmsg_unref(o);
 		return;
 	}
 	if (owner == w) {
-		ws_backend_send(w, id, o);
+		ws_backend_send(w, id, o, remote);
 		return;
 	}
-	it = xcalloc(1, sizeof *it);
-	it->i_kind = INBOX_SEND;
-	memcpy(it->i_id, id, WSG_ID_LEN);
+	it = ws_item(INBOX_SEND, id, remote);
 	it->i_msg = o;
 	ws_post(owner, it);
 }
 
 void
 ws_close_by_id(struct worker *w, const char *id, size_t idlen, int code,
-    const char *reason)
+    const char *reason, int remote)
 {
 	struct worker		*owner = ws_owner(id, idlen);
 	struct inbox_item	*it;
 
 	if (owner == NULL) {
-		backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
-		    "close of a malformed socket id");
+		if (w != NULL && !remote)
+			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+			    "close of a malformed socket id");
 		return;
 	}
 	if (owner == w) {
-		ws_backend_close(w, id, code, reason);
+		ws_backend_close(w, id, code, reason, remote);
 		return;
 	}
-	it = xcalloc(1, sizeof *it);
-	it->i_kind = INBOX_CLOSE;
-	memcpy(it->i_id, id, WSG_ID_LEN);
+	it = ws_item(INBOX_CLOSE, id, remote);
 	it->i_code = code;
 	snprintf(it->i_reason, sizeof it->i_reason, "%s", reason);
 	ws_post(owner, it);
+}
+
+void
+ws_subscribe_by_id(struct worker *w, const char *id, size_t idlen,
+    const char *topic, size_t len, int sub, int remote)
+{
+	struct worker		*owner = ws_owner(id, idlen);
+	struct inbox_item	*it;
+
+	if (owner == NULL) {
+		if (w != NULL && !remote)
+			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+			    "subscription of a malformed socket id");
+		return;
+	}
+	if (owner == w) {
+		ws_backend_subscribe(w, id, topic, len, sub, remote);
+		return;
+	}
+	it = ws_item(sub ? INBOX_SUBSCRIBE : INBOX_UNSUBSCRIBE, id, remote);
+	it->i_key = xstrndup(topic, len);
+	it->i_keylen = len;
+	ws_post(owner, it);
+}
+
+/*
+ * Carry out a fan-out on every worker: at once on w, the caller's own
+ * (NULL on the main thread), and through the inbox of each other, which
+ * gets its own copy of the key and its own reference to the message.
+ */
+void
+ws_fanout(struct worker *w, const struct fanout *f)
+{
+	struct inbox_item	*it;
+	int			 i;
+
+	for (i = 0; i < ws_n; i++) {
+		if (&ws_workers[i] == w) {
+			route_fanout(w, f);
+			continue;
+		}
+		it = xcalloc(1, sizeof *it);
+		it->i_kind = INBOX_FANOUT;
+		it->i_fanout = *f;
+		if (f->f_keylen > 0 || f->f_key != NULL) {
+			it->i_key = xstrndup(f->f_key, f->f_keylen);
+			it->i_keylen = f->f_keylen;
+			it->i_fanout.f_key = it->i_key;
+		}
+		if (f->f_msg != NULL)
+			ws_outmsg_ref(f->f_msg);
+		ws_post(&ws_workers[i], it);
+	}
+}
+
+/* From another node: carry it out here only. Main thread. */
+void
+ws_apply_remote(const struct wscmd *c)
+{
+	route_apply(NULL, c, 1);
+}
+
+/*
+ * A socket of a node that was lost: its close event goes to the backend
+ * once, on the first worker's link. Main thread.
+ */
+void
+ws_node_lost(const char *id, const char *ctxtext)
+{
+	struct inbox_item	*it;
+
+	if (ws_n == 0 || strlen(id) != WSG_ID_LEN)
+		return;
+	it = ws_item(INBOX_NODE_LOST, id, 1);
+	it->i_key = xstrdup(ctxtext);
+	ws_post(&ws_workers[0], it);
+}
+
+static void
+ws_emit_node_lost(struct worker *w, const struct inbox_item *it)
+{
+	json_t		*ctx, *ev;
+	json_error_t	 err;
+
+	if ((ctx = json_loads(it->i_key, 0, &err)) == NULL ||
+	    !json_is_object(ctx)) {
+		json_decref(ctx);
+		ctx = json_object();
+	}
+	ev = json_pack("{s:s, s:s#, s:i, s:s, s:o}", "type", "close",
+	    "socketId", it->i_id, (int)WSG_ID_LEN, "code", WSG_CLOSE_ABNORMAL,
+	    "reason", WSG_NODE_LOST_REASON, "context", ctx);
+	if (ev == NULL)
+		fatalx("%s: cannot build a close event", __func__);
+	backend_emit(w, BACKEND_EV_CLOSE, ev);
+	json_decref(ev);
 }
 
 /*
@@ -1198,7 +1391,9 @@ ws_discard_inbox(struct worker *w)
 		if (it->i_query != NULL)
 			ws_query_answer(it->i_query, NULL, 0);
 		ws_outmsg_unref(it->i_msg);
+		ws_outmsg_unref(it->i_fanout.f_msg);
 		cfg_free(it->i_cfg);
+		free(it->i_key);
 		free(it);
 	}
 	pthread_mutex_unlock(&w->w_lock);
@@ -1227,7 +1422,8 @@ ws_drain_inbox(struct worker *w)
 				    ws_deliver_local(w, it->i_id,
 				    it->i_msg) == 0);
 			else
-				ws_backend_send(w, it->i_id, it->i_msg);
+				ws_backend_send(w, it->i_id, it->i_msg,
+				    it->i_remote);
 			break;
 		case INBOX_CLOSE:
 			if (it->i_query != NULL)
@@ -1236,7 +1432,20 @@ ws_drain_inbox(struct worker *w)
 				    it->i_reason) == 0);
 			else
 				ws_backend_close(w, it->i_id, it->i_code,
-				    it->i_reason);
+				    it->i_reason, it->i_remote);
+			break;
+		case INBOX_SUBSCRIBE:
+		case INBOX_UNSUBSCRIBE:
+			ws_backend_subscribe(w, it->i_id, it->i_key,
+			    it->i_keylen, it->i_kind == INBOX_SUBSCRIBE,
+			    it->i_remote);
+			break;
+		case INBOX_FANOUT:
+			route_fanout(w, &it->i_fanout);
+			ws_outmsg_unref(it->i_fanout.f_msg);
+			break;
+		case INBOX_NODE_LOST:
+			ws_emit_node_lost(w, it);
 			break;
 		case INBOX_LIST:
 			ws_query_answer(it->i_query, ws_list(w,
@@ -1249,6 +1458,7 @@ ws_drain_inbox(struct worker *w)
 			ws_begin_stop(w, it->i_code);
 			break;
 		}
+		free(it->i_key);
 		free(it);
 	}
 }
@@ -1284,6 +1494,7 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		metrics_handshake(&w->w_metrics, (uint32_t)metrics_now_us() -
 		    s->s_accepted_us);
 		log_debug("session %s: open", s->s_id);
+		route_open(s, s->s_ctx);
 		ws_emit_open(s);
 		return (0);
 	case LWS_CALLBACK_RECEIVE:
@@ -1306,6 +1517,7 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		s->s_state = SESS_CLOSED;
 		sessmap_remove(&w->w_sessions, s);
+		route_close(s);
 		METRICS_INC(&w->w_metrics, sockets_closed);
 		metrics_close_code(&w->w_metrics, s->s_close_code);
 		log_debug("session %s: closed code=%d", s->s_id,
@@ -1317,8 +1529,10 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (s != NULL) {
 			lws_set_opaque_user_data(wsi, NULL);
 			if (s->s_state == SESS_OPEN || s->s_state ==
-			    SESS_CLOSING)
+			    SESS_CLOSING) {
 				sessmap_remove(&w->w_sessions, s);
+				route_close(s);
+			}
 			ws_session_free(s);
 		}
 		return (0);
@@ -1454,6 +1668,7 @@ int
 ws_start(struct cfg *cfg, char **cause)
 {
 	struct worker	*w;
+	unsigned char	 key[16];
 	long		 ncpu;
 	int		 i, n = cfg->c_workers;
 
@@ -1471,6 +1686,11 @@ ws_start(struct cfg *cfg, char **cause)
 	lws_set_log_level(log_debug_enabled() ? LLL_ERR | LLL_WARN : 0,
 	    log_lws_cb);
 
+	/* The users' and topics' maps hash under a key of this process. */
+	if (getrandom(key, sizeof key, 0) != (ssize_t)sizeof key)
+		fatal("getrandom");
+	strmap_seed(key);
+
 	ws_start_cfg = cfg_ref(cfg);
 	ws_workers = xcalloc((size_t)n, sizeof *ws_workers);
 	for (i = 0; i < n; i++) {
@@ -1480,6 +1700,7 @@ ws_start(struct cfg *cfg, char **cause)
 		pthread_mutex_init(&w->w_lock, NULL);
 		TAILQ_INIT(&w->w_inbox);
 		sessmap_init(&w->w_sessions);
+		route_init(w);
 		w->w_wbuf = xmalloc(LWS_PRE + WS_WRITE_BATCH);
 		backend_init(w);
 	}
@@ -1527,6 +1748,7 @@ ws_stop(double timeout)
 	ws_retired = total;
 	for (i = 0; i < ws_n; i++) {
 		sessmap_free(&ws_workers[i].w_sessions);
+		route_free(&ws_workers[i]);
 		free(ws_workers[i].w_protocols);
 		free(ws_workers[i].w_wbuf);
 		cfg_free(ws_workers[i].w_cfg);

@@ -38,6 +38,21 @@ ws_outmsg_frame(const struct outmsg *o)
 	return (o->o_data + LWS_PRE - o->o_hlen);
 }
 
+/*
+ * A send or a close for many sessions: those of a user, of a topic (but
+ * f_exclude), or all. Each worker carries it out over its own sessions.
+ */
+struct fanout {
+	enum wscmd_op		 f_op;		/* WSCMD_SEND or WSCMD_CLOSE */
+	enum wscmd_to		 f_to;		/* USER, TOPIC or ALL */
+	const char		*f_key;		/* the user or the topic */
+	size_t			 f_keylen;
+	char			 f_exclude[WSG_ID_LEN + 1];	/* "": none */
+	struct outmsg		*f_msg;		/* WSCMD_SEND */
+	int			 f_code;	/* WSCMD_CLOSE */
+	char			 f_reason[WSG_CLOSE_REASON_MAX + 1];
+};
+
 enum sess_state {
 	SESS_ADOPTING,		/* queued for, or inside, the adoption */
 	SESS_OPEN,		/* WebSocket established */
@@ -111,6 +126,10 @@ enum inbox_kind {
 	INBOX_ADOPT,		/* a new connection from the front door */
 	INBOX_SEND,		/* a send from another worker's backend link */
 	INBOX_CLOSE,		/* a close from another worker's backend link */
+	INBOX_SUBSCRIBE,	/* i_key: a topic */
+	INBOX_UNSUBSCRIBE,
+	INBOX_FANOUT,		/* i_fanout, its key in i_key */
+	INBOX_NODE_LOST,	/* a socket of a lost node: i_id, i_key */
 	INBOX_LIST,		/* the admin listener lists the sessions */
 	INBOX_CFG,		/* a reloaded configuration */
 	INBOX_STOP		/* graceful stop */
@@ -125,6 +144,10 @@ struct inbox_item {
 	struct cfg		*i_cfg;		/* INBOX_CFG, a reference */
 	int			 i_code;	/* INBOX_CLOSE */
 	char			 i_reason[WSG_CLOSE_REASON_MAX + 1];
+	int			 i_remote;	/* from another node */
+	char			*i_key;		/* i_keylen bytes and a NUL */
+	size_t			 i_keylen;
+	struct fanout		 i_fanout;
 	/* The admin listener's, to be answered: INBOX_LIST, or a send or
 	 * close that says whether the socket was found. */
 	struct ws_query		*i_query;
@@ -144,6 +167,7 @@ enum backend_err {
 	BACKEND_ERR_UNKNOWN_TYPE,
 	BACKEND_ERR_UNKNOWN_SOCKET,
 	BACKEND_ERR_TOO_BIG,
+	BACKEND_ERR_LIMIT,
 	BACKEND_ERR_MAX
 };
 
@@ -201,6 +225,8 @@ struct worker {
 
 	struct session		*w_adopting;
 	struct sessmap		 w_sessions;	/* open sessions by id */
+	struct strmap		 w_users;	/* route.c */
+	struct strmap		 w_topics;	/* route.c */
 	size_t			 w_nsessions;	/* atomic: all, any state */
 	struct backend_link	 w_backend;
 	struct metrics		 w_metrics;	/* atomic adds, read by others */
@@ -227,9 +253,13 @@ struct worker {
 struct worker	*ws_owner(const char *, size_t);
 void		 ws_post(struct worker *, struct inbox_item *);
 void		 ws_deliver(struct worker *, const char *, size_t,
-		     struct outmsg *);
+		     struct outmsg *, int);
 void		 ws_close_by_id(struct worker *, const char *, size_t, int,
-		     const char *);
+		     const char *, int);
+void		 ws_subscribe_by_id(struct worker *, const char *, size_t,
+		     const char *, size_t, int, int);
+void		 ws_fanout(struct worker *, const struct fanout *);
+void		 ws_close_session(struct session *, int, const char *);
 struct outmsg	*ws_outmsg_new(const void *, size_t, int);
 void		 ws_outmsg_setlen(struct outmsg *, size_t);
 struct outmsg	*ws_outmsg_ref(struct outmsg *);
@@ -237,6 +267,25 @@ void		 ws_outmsg_unref(struct outmsg *);
 void		 ws_enqueue(struct session *, struct outmsg *);
 json_t		*ws_open_event(struct session *);
 void		 ws_pause(struct worker *, int);
+
+/* route.c */
+enum route_result {
+	ROUTE_OK,
+	ROUTE_ALREADY,
+	ROUTE_SOCKET_LIMIT,	/* topics.max_per_socket */
+	ROUTE_TOPIC_LIMIT,	/* topics.max_subscribers */
+	ROUTE_BAD_NAME,		/* empty, or over topics.max_name_bytes */
+	ROUTE_NOT_SUBSCRIBED
+};
+extern const char *const route_result_names[];
+void		 route_init(struct worker *);
+void		 route_free(struct worker *);
+void		 route_open(struct session *, const json_t *);
+void		 route_close(struct session *);
+enum route_result route_subscribe(struct session *, const char *, size_t);
+enum route_result route_unsubscribe(struct session *, const char *, size_t);
+void		 route_fanout(struct worker *, const struct fanout *);
+void		 route_apply(struct worker *, const struct wscmd *, int);
 
 /* backend.c */
 void		 backend_init(struct worker *);

@@ -229,6 +229,12 @@ struct cfg {
 
 	char		*c_admin_address;
 	int		 c_admin_port;	/* 0: no admin listener */
+
+	size_t		 c_topics_per_socket;
+	size_t		 c_topic_subscribers;	/* per topic, this node */
+	size_t		 c_topic_name_bytes;
+	char		**c_topic_fields;	/* subscribed to at open */
+	size_t		 c_ntopic_fields;
 };
 struct cfg	*cfg_load(const char *, char **);
 struct cfg	*cfg_parse(const char *, const char *, char **);
@@ -415,6 +421,17 @@ enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
 	X(backend_err_unknown_socket)					\
 	X(backend_err_too_big)						\
 	X(backend_closes)		/* close commands */		\
+	X(backend_err_limit)		/* a topics limit refused */	\
+	X(cmd_send_user)		/* commands, by address */	\
+	X(cmd_send_sockets)						\
+	X(cmd_publish)							\
+	X(cmd_broadcast)						\
+	X(cmd_close_user)						\
+	X(fanout_deliveries)		/* messages queued by those */	\
+	X(topic_subscribes)						\
+	X(topic_unsubscribes)						\
+	X(topic_refused_per_socket)	/* topics.max_per_socket */	\
+	X(topic_refused_subscribers)	/* topics.max_subscribers */	\
 	X(jwt_ok)			/* tokens verified */		\
 	X(jwt_refused_missing)		/* upgrades refused, by reason */ \
 	X(jwt_refused_too_large)					\

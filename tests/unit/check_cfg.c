@@ -579,6 +579,44 @@ START_TEST(err_robustness_keys)
 }
 END_TEST
 
+START_TEST(topics_keys)
+{
+	struct cfg	*c = unit_cfg("");
+
+	ck_assert_uint_eq(c->c_topics_per_socket, 64);
+	ck_assert_uint_eq(c->c_topic_subscribers, 1000000);
+	ck_assert_uint_eq(c->c_topic_name_bytes, 128);
+	ck_assert_uint_eq(c->c_ntopic_fields, 0);
+	cfg_free(c);
+
+	c = unit_cfg("context = { fields = ( { name = \"room\"; source = "
+	    "\"query\"; key = \"r\"; } ); };\n"
+	    "topics = { max_per_socket = 2; max_subscribers = 3; "
+	    "max_name_bytes = 8; from_context = [ \"room\" ]; };\n");
+	ck_assert_uint_eq(c->c_topics_per_socket, 2);
+	ck_assert_uint_eq(c->c_topic_subscribers, 3);
+	ck_assert_uint_eq(c->c_topic_name_bytes, 8);
+	ck_assert_uint_eq(c->c_ntopic_fields, 1);
+	ck_assert_str_eq(c->c_topic_fields[0], "room");
+	cfg_free(c);
+}
+END_TEST
+
+START_TEST(err_topics_keys)
+{
+	ERRORS("topics = {\n  from_context = [ \"room\" ];\n};\n",
+	    "t.conf:2: topics.from_context: \"room\" is not a field of the "
+	    "context\n");
+	ERRORS("topics = {\n  from_context = [ \"\" ];\n};\n",
+	    "t.conf:2: topics.from_context: \"\" is not a valid context "
+	    "field name\n");
+	ERRORS("topics = {\n  max_per_socket = 0;\n};\n",
+	    "t.conf:2: topics.max_per_socket: 0 is out of range 1..65535\n");
+	ERRORS("topics = {\n  max_name_bytes = 2000;\n};\n",
+	    "t.conf:2: topics.max_name_bytes: 2000 is out of range 1..1024\n");
+}
+END_TEST
+
 START_TEST(err_path_without_leading_slash)
 {
 	ERRORS("listen = {\n  port = 80;\n  path = \"ws\";\n};\n",
@@ -1119,6 +1157,8 @@ cfg_suite(void)
 	tcase_add_test(tc, err_path_without_leading_slash);
 	tcase_add_test(tc, robustness_keys_defaults_and_values);
 	tcase_add_test(tc, err_robustness_keys);
+	tcase_add_test(tc, topics_keys);
+	tcase_add_test(tc, err_topics_keys);
 	tcase_add_test(tc, err_empty_address_and_long_socket);
 	tcase_add_test(tc, err_reconnect_min_greater_than_max);
 	tcase_add_test(tc, err_reconnect_max_below_default_min_has_line);
