@@ -1034,38 +1034,29 @@ cfg_restart_keys(const struct cfg *old, const struct cfg *new)
 void
 cfg_free(struct cfg *c)
 {
-	size_t	 i;
+	const struct cfg_key	*k;
+	char			*p, **list;
+	size_t			 i, n;
 
 	if (c == NULL || __atomic_sub_fetch(&c->c_refs, 1,
 	    __ATOMIC_ACQ_REL) > 0)
 		return;
+	/* Every string and list of strings is a key of the table. */
+	for (k = cfg_keys; k < cfg_keys + CFG_NKEYS; k++) {
+		p = (char *)c + k->k_offset;
+		if (k->k_type == CFG_STRING)
+			free(*(char **)p);
+		else if (k->k_type == CFG_STRINGS) {
+			list = *(char ***)p;
+			n = *(size_t *)((char *)c + k->k_count_offset);
+			for (i = 0; i < n; i++)
+				free(list[i]);
+			free(list);
+		}
+	}
 	free(c->c_file);
-	free(c->c_listen_address);
-	free(c->c_listen_path);
-	for (i = 0; i < c->c_nsubprotocols; i++)
-		free(c->c_subprotocols[i]);
-	free(c->c_subprotocols);
-	for (i = 0; i < c->c_nallowed_origins; i++)
-		free(c->c_allowed_origins[i]);
-	free(c->c_allowed_origins);
-	free(c->c_instance);
-	free(c->c_backend_socket);
-	free(c->c_admin_address);
 	cfg_free_fields(c);
-	free(c->c_jwt.j_key);
-	free(c->c_jwt.j_secret_file);
-	free(c->c_jwt.j_public_key_file);
-	free(c->c_jwt.j_jwks_file);
-	for (i = 0; i < c->c_jwt.j_nalgorithms; i++)
-		free(c->c_jwt.j_algorithms[i]);
-	free(c->c_jwt.j_algorithms);
-	free(c->c_jwt.j_issuer);
-	free(c->c_jwt.j_audience);
 	jwt_keys_free(c->c_jwt.j_keys);
-	free(c->c_auth.a_socket);
-	for (i = 0; i < c->c_auth.a_nheaders; i++)
-		free(c->c_auth.a_headers[i]);
-	free(c->c_auth.a_headers);
 	free(c);
 }
 
