@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """chat_backend.py - a chat room behind wsgated, in the standard library.
 
-Every text message a browser sends is broadcast to every connected socket
-as a JSON text message:
+Every text message a browser sends is published to every socket in the
+chat's topic, "lobby", as a JSON text message:
 
   {"type":"message", "from":USER, "text":TEXT}
 
@@ -16,6 +16,11 @@ with the open and close events, announced to the others as
 and each newcomer first gets {"type":"welcome", "user":USER,
 "online":[USER, ...]}. The JSON the browser gets is this backend's own
 choice; the gateway passes it on as it is.
+
+The backend keeps no list of whom to send to: it subscribes each socket
+to the topic when it opens, and a publish reaches every subscriber, on
+every worker, framed once. The gateway drops a socket from its topics
+when it closes.
 
 The backend protocol (framing, events, commands) is described in
 examples/echo_backend.py and wsgate-protocol(7). wsgated opens one
@@ -35,6 +40,7 @@ import struct
 import sys
 
 DEFAULT_SOCKET = "/run/wsgate/chat.sock"
+LOBBY = "lobby"
 MAX_FRAME = 16 * 1024 * 1024
 
 
@@ -60,22 +66,31 @@ class Chat:
         except asyncio.IncompleteReadError:
             return None
 
-    def send(self, sid, obj):
-        """Send obj as a JSON text message to one socket."""
-        writer, _ = self.members[sid]
+    def command(self, writer, cmd):
+        """Write one command to the gateway."""
         if writer.is_closing():
             return
-        cmd = {"type": "send", "socketId": sid,
-               "data": json.dumps(obj, separators=(",", ":"))}
         payload = json.dumps(cmd, separators=(",", ":")).encode()
         if self.framing == "ndjson":
             writer.write(payload + b"\n")
         else:
             writer.write(struct.pack(">I", len(payload)) + payload)
 
-    def broadcast(self, obj):
-        for sid in list(self.members):
-            self.send(sid, obj)
+    def send(self, writer, sid, obj):
+        """Send obj as a JSON text message to one socket."""
+        self.command(writer, {"type": "send", "socketId": sid,
+                              "data": json.dumps(obj, separators=(",", ":"))})
+
+    def publish(self, writer, obj):
+        """Send obj to every socket in the lobby, on any connection."""
+        self.command(writer, {"type": "publish", "topic": LOBBY,
+                              "data": json.dumps(obj, separators=(",", ":"))})
+
+    def join(self, writer, sid, user):
+        """Announce a newcomer to the others, then let it in."""
+        self.publish(writer, {"type": "join", "user": user})
+        self.command(writer, {"type": "subscribe", "socketId": sid, "topic": LOBBY})
+        self.members[sid] = (writer, user)
 
     def handle(self, writer, ev):
         kind, sid = ev.get("type"), ev.get("socketId")
@@ -89,14 +104,13 @@ class Chat:
             log("hello from worker %s" % ev.get("worker"))
         elif kind == "open" and isinstance(sid, str):
             log("open %s user=%s" % (sid, user))
-            self.broadcast({"type": "join", "user": user})
-            self.members[sid] = (writer, user)
+            self.join(writer, sid, user)
             online = sorted({u for _, u in self.members.values()})
-            self.send(sid, {"type": "welcome", "user": user, "online": online})
+            self.send(writer, sid, {"type": "welcome", "user": user, "online": online})
         elif kind == "close" and isinstance(sid, str):
             log("close %s user=%s code=%s" % (sid, user, ev.get("code")))
             if self.members.pop(sid, None) is not None:
-                self.broadcast({"type": "leave", "user": user})
+                self.publish(writer, {"type": "leave", "user": user})
         elif kind == "message" and isinstance(sid, str):
             if ev.get("binary") or not isinstance(ev.get("data"), str):
                 log("ignoring a binary message from %s" % user)
@@ -104,8 +118,8 @@ class Chat:
             log("message from %s: %r" % (user, ev["data"][:80]))
             if sid not in self.members:
                 # Its open came before this backend started: learn it now.
-                self.members[sid] = (writer, user)
-            self.broadcast({"type": "message", "from": user, "text": ev["data"]})
+                self.join(writer, sid, user)
+            self.publish(writer, {"type": "message", "from": user, "text": ev["data"]})
 
     async def serve_link(self, reader, writer):
         log("gateway connected")
