@@ -81,6 +81,8 @@ static void	admin_status(struct evhttp_request *, const char *);
 static void	admin_connections(struct evhttp_request *, const char *);
 static void	admin_close(struct evhttp_request *, const char *);
 static void	admin_send(struct evhttp_request *, const char *);
+static void	admin_publish(struct evhttp_request *, const char *);
+static void	admin_broadcast(struct evhttp_request *, const char *);
 
 static const struct admin_route admin_routes[] = {
 	{ "/healthz", 0, admin_healthz },
@@ -90,6 +92,8 @@ static const struct admin_route admin_routes[] = {
 	{ "/connections", 0, admin_connections },
 	{ "/connections/*/close", 1, admin_close },
 	{ "/connections/*/send", 1, admin_send },
+	{ "/publish", 1, admin_publish },
+	{ "/broadcast", 1, admin_broadcast },
 };
 #define ADMIN_NROUTES (sizeof admin_routes / sizeof admin_routes[0])
 
@@ -456,14 +460,41 @@ admin_close(struct evhttp_request *req, const char *id)
 	free(reason);
 }
 
+/*
+ * The body of a send, publish or broadcast, as a message: within
+ * limits.max_message_bytes, and UTF-8 unless binary. 0, or -1 when the
+ * request was answered.
+ */
+static int
+admin_body(struct evhttp_request *req, long binary, const void **data,
+    size_t *len)
+{
+	struct evbuffer	*body = evhttp_request_get_input_buffer(req);
+
+	*len = evbuffer_get_length(body);
+	if (*len > admin_cfg->c_max_message_bytes) {
+		admin_text(req, 413, "the message is over limits."
+		    "max_message_bytes, %zu", admin_cfg->c_max_message_bytes);
+		return (-1);
+	}
+	/* Never NULL, even when empty. */
+	if ((*data = evbuffer_pullup(body, -1)) == NULL)
+		*data = "";
+	if (!binary && !utf8_valid(*data, *len)) {
+		admin_text(req, 400, "a text message must be valid UTF-8 "
+		    "(binary=1 sends bytes)");
+		return (-1);
+	}
+	return (0);
+}
+
 /* Send the body to a connection, as the backend's send command does. */
 static void
 admin_send(struct evhttp_request *req, const char *id)
 {
 	static const char *const names[] = { "binary", NULL };
-	struct evbuffer		*body = evhttp_request_get_input_buffer(req);
-	size_t			 len = evbuffer_get_length(body);
 	const void		*data;
+	size_t			 len;
 	long			 binary;
 
 	if (strlen(id) != WSG_ID_LEN) {
@@ -471,24 +502,83 @@ admin_send(struct evhttp_request *req, const char *id)
 		return;
 	}
 	if (admin_params(req, names) == -1 || admin_param_int(req, "binary",
-	    0, 1, 0, &binary) == -1)
+	    0, 1, 0, &binary) == -1 || admin_body(req, binary, &data, &len) ==
+	    -1)
 		return;
-	if (len > admin_cfg->c_max_message_bytes) {
-		admin_text(req, 413, "the message is over limits."
-		    "max_message_bytes, %zu", admin_cfg->c_max_message_bytes);
-		return;
-	}
-	/* Never NULL, even when empty. */
-	if ((data = evbuffer_pullup(body, -1)) == NULL)
-		data = "";
-	if (!binary && !utf8_valid(data, len)) {
-		admin_text(req, 400, "a text message must be valid UTF-8 "
-		    "(binary=1 sends bytes)");
-		return;
-	}
 	log_info("admin: %s sends %zu bytes to socket %s", admin_peer(req), len,
 	    id);
 	admin_ask(req, id, 0, NULL, data, len, (int)binary);
+}
+
+/*
+ * Send the body to a topic's subscribers or to everyone, as the
+ * backend's publish and broadcast do (on every node of a cluster). The
+ * answer, 202, does not wait for the workers: a fan-out has no "not
+ * found".
+ */
+static void
+admin_fanout(struct evhttp_request *req, const char *topic, size_t topiclen,
+    long binary)
+{
+	struct wscmd	 c;
+	const void	*data;
+	size_t		 len;
+
+	if (admin_body(req, binary, &data, &len) == -1)
+		return;
+	memset(&c, 0, sizeof c);
+	c.c_op = WSCMD_SEND;
+	c.c_to = topic != NULL ? WSCMD_TO_TOPIC : WSCMD_TO_ALL;
+	c.c_key = topic;
+	c.c_keylen = topiclen;
+	c.c_data = data;
+	c.c_len = len;
+	c.c_binary = (int)binary;
+	log_info("admin: %s %s %zu bytes%s%.64s%s", admin_peer(req),
+	    topic != NULL ? "publishes" : "broadcasts", len,
+	    topic != NULL ? " to topic \"" : "", topic != NULL ? topic : "",
+	    topic != NULL ? "\"" : "");
+	ws_apply_admin(&c);
+	admin_text(req, 202, "accepted");
+}
+
+static void
+admin_publish(struct evhttp_request *req, const char *id)
+{
+	static const char *const names[] = { "topic", "binary", NULL };
+	char			*topic;
+	size_t			 len;
+	long			 binary;
+	int			 r;
+
+	(void)id;
+	if (admin_params(req, names) == -1 || admin_param_int(req, "binary",
+	    0, 1, 0, &binary) == -1 || (r = admin_param(req, "topic", &topic,
+	    &len)) == -1)
+		return;
+	if (r == 0 || len == 0 || len > admin_cfg->c_topic_name_bytes ||
+	    strlen(topic) != len) {
+		admin_text(req, 400, "topic must be 1 to %zu bytes without "
+		    "U+0000", admin_cfg->c_topic_name_bytes);
+		if (r == 1)
+			free(topic);
+		return;
+	}
+	admin_fanout(req, topic, len, binary);
+	free(topic);
+}
+
+static void
+admin_broadcast(struct evhttp_request *req, const char *id)
+{
+	static const char *const names[] = { "binary", NULL };
+	long			 binary;
+
+	(void)id;
+	if (admin_params(req, names) == -1 || admin_param_int(req, "binary",
+	    0, 1, 0, &binary) == -1)
+		return;
+	admin_fanout(req, NULL, 0, binary);
 }
 
 /*

@@ -1011,6 +1011,16 @@ ws_fanout(struct worker *w, const struct fanout *f)
 	}
 }
 
+/*
+ * From the admin listener: carry it out as a backend's command would,
+ * and forward it to the other nodes of a cluster. Main thread.
+ */
+void
+ws_apply_admin(const struct wscmd *c)
+{
+	route_apply(NULL, c, 0);
+}
+
 /* From another node: carry it out here only. Main thread. */
 void
 ws_apply_remote(const struct wscmd *c)

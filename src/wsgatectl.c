@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,8 @@ usage(FILE *f, int status)
 	    "    connections [-n count]\n"
 	    "    close id [code [reason]]\n"
 	    "    send [-b] id message\n"
+	    "    publish [-b] topic message\n"
+	    "    broadcast [-b] message\n"
 	    "    metrics\n");
 	exit(status);
 }
@@ -503,27 +506,63 @@ ctl_close(int argc, char **argv)
 	return (0);
 }
 
+/* A query value, percent-encoded but for RFC 3986's unreserved bytes. */
+static char *
+ctl_escape(const char *v)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	char			*out, *p;
+
+	p = out = xmalloc(strlen(v) * 3 + 1);
+	for (; *v != '\0'; v++) {
+		if (isalnum((unsigned char)*v) || strchr("-._~", *v) != NULL)
+			*p++ = *v;
+		else {
+			*p++ = '%';
+			*p++ = hex[(unsigned char)*v >> 4];
+			*p++ = hex[(unsigned char)*v & 15];
+		}
+	}
+	*p = '\0';
+	return (out);
+}
+
+/*
+ * send [-b] id message, publish [-b] topic message, broadcast [-b]
+ * message: the message to one connection, a topic's subscribers, or all.
+ */
 static int
-ctl_send(int argc, char **argv)
+ctl_message(int argc, char **argv)
 {
 	struct ctl_answer	 a;
-	char			*target;
-	int			 binary = 0;
+	const char		*cmd = argv[0];
+	char			*target, *topic;
+	int			 binary = 0, nargs;
 
-	if (argc == 4 && strcmp(argv[1], "-b") == 0) {
+	nargs = strcmp(cmd, "broadcast") == 0 ? 2 : 3;
+	if (argc > 1 && strcmp(argv[1], "-b") == 0) {
 		binary = 1;
 		argc--;
 		argv++;
 	}
-	if (argc != 3)
+	if (argc != nargs)
 		usage(stderr, 1);
-	ctl_check_id(argv[1]);
-	xasprintf(&target, "/connections/%s/send%s", argv[1],
-	    binary ? "?binary=1" : "");
-	ctl_request("POST", target, argv[2], strlen(argv[2]), &a);
+	if (strcmp(cmd, "send") == 0) {
+		ctl_check_id(argv[1]);
+		xasprintf(&target, "/connections/%s/send%s", argv[1],
+		    binary ? "?binary=1" : "");
+	} else if (strcmp(cmd, "publish") == 0) {
+		topic = ctl_escape(argv[1]);
+		xasprintf(&target, "/publish?topic=%s%s", topic,
+		    binary ? "&binary=1" : "");
+		free(topic);
+	} else
+		xasprintf(&target, "/broadcast%s", binary ? "?binary=1" : "");
+	ctl_request("POST", target, argv[nargs - 1], strlen(argv[nargs - 1]),
+	    &a);
 	free(target);
 	if (a.a_status != 202)
-		ctl_refused("send", &a);
+		ctl_refused(cmd, &a);
 	free(a.a_data);
 	return (0);
 }
@@ -545,7 +584,8 @@ static int
 ctl_is_command(const char *name)
 {
 	static const char *const commands[] = {
-		"status", "connections", "close", "send", "metrics", NULL
+		"status", "connections", "close", "send", "publish",
+		"broadcast", "metrics", NULL
 	};
 	size_t	 i;
 
@@ -653,8 +693,9 @@ main(int argc, char **argv)
 		return (ctl_connections(argc, argv, raw));
 	if (strcmp(argv[0], "close") == 0)
 		return (ctl_close(argc, argv));
-	if (strcmp(argv[0], "send") == 0)
-		return (ctl_send(argc, argv));
+	if (strcmp(argv[0], "send") == 0 || strcmp(argv[0], "publish") == 0 ||
+	    strcmp(argv[0], "broadcast") == 0)
+		return (ctl_message(argc, argv));
 	if (strcmp(argv[0], "metrics") == 0 && argc == 1)
 		return (ctl_metrics());
 	usage(stderr, 1);

@@ -555,6 +555,43 @@ class Endpoints(AdminTest):
         self.assertEqual(self.post(path, b"z" * 50)[0], 202)
         self.assertEqual(c.recv(), "z" * 50)
 
+    def test_publish_and_broadcast(self):
+        gw = self.admin_gateway({"limits": {"max_message_bytes": 100}})
+        be = self.backend(gw)
+        a = self.client(gw)
+        sa = be.wait_open()["socketId"]
+        b = self.client(gw)
+        be.wait_opens(2)
+        be.send({"type": "subscribe", "socketId": sa, "topic": "room 1/é"})
+        be.send({"type": "send", "socketId": sa, "data": "subscribed"})
+        self.assertEqual(a.recv(), "subscribed")
+        status, _, body = self.post("/publish?topic=room%201%2F%C3%A9", b"to the room")
+        self.assertEqual((status, body), (202, b"accepted\n"))
+        self.assertEqual(a.recv(), "to the room")
+        self.assertEqual(self.post("/broadcast", "to all".encode())[0], 202)
+        self.assertEqual(self.post("/broadcast?binary=1", b"\xff")[0], 202)
+        for c in (a, b):
+            self.assertEqual(c.recv(), "to all")
+            self.assertEqual(c.recv(), b"\xff")
+        b.assert_no_message()
+        gw.wait_log(r"admin: 127\.0\.0\.1 publishes 11 bytes to topic \"room 1/\S+\"")
+        gw.wait_log(r"admin: 127\.0\.0\.1 broadcasts 6 bytes")
+        for p, body, status in (("/publish", b"x", 400),
+                                ("/publish?topic=", b"x", 400),
+                                ("/publish?topic=a%00b", b"x", 400),
+                                ("/publish?topic=%zz", b"x", 400),
+                                ("/publish?topic=" + "t" * 129, b"x", 400),
+                                ("/publish?topic=t&x=1", b"x", 400),
+                                ("/publish?topic=t", b"\xff", 400),
+                                ("/broadcast", b"x" * 101, 413),
+                                ("/broadcast?binary=3", b"x", 400)):
+            got, _, answer = self.post(p, body)
+            self.assertEqual(got, status, (p, answer))
+        status, headers, _ = self.get("/broadcast")
+        self.assertEqual((status, headers.get("allow")), (405, "POST"))
+        a.assert_no_message()
+        b.assert_no_message()
+
     def test_concurrent_listings_while_clients_come_and_go(self):
         gw = self.admin_gateway(workers=2)
         self.backend(gw)
@@ -653,6 +690,32 @@ class Ctl(AdminTest):
         self.assertEqual(self.ok(gw, "close", sid, "4100", "down for maintenance"), "")
         self.assertEqual(c.wait_closed(), (4100, "down for maintenance"))
         self.assertEqual(be.wait_event("close", sid)["code"], 4100)
+
+    def test_publish_and_broadcast(self):
+        gw = self.admin_gateway()
+        be = self.backend(gw)
+        a = self.connect(gw)
+        sa = be.wait_open()["socketId"]
+        b = self.connect(gw)
+        be.wait_opens(2)
+        be.send({"type": "subscribe", "socketId": sa, "topic": "news & views"})
+        be.send({"type": "send", "socketId": sa, "data": "subscribed"})
+        self.assertEqual(a.recv(), "subscribed")
+        self.assertEqual(self.ok(gw, "publish", "news & views", "extra!"), "")
+        self.assertEqual(a.recv(), "extra!")
+        self.assertEqual(self.ok(gw, "broadcast", "maintenance at noon"), "")
+        self.assertEqual(self.ok(gw, "broadcast", "-b", "raw"), "")
+        for c in (a, b):
+            self.assertEqual(c.recv(), "maintenance at noon")
+            self.assertEqual(c.recv(), b"raw")
+        b.assert_no_message()
+        for args in (("publish", "t"), ("broadcast",), ("broadcast", "-b")):
+            rc, out, err = self.ctl(gw, *args)
+            self.assertEqual(rc, 1, args)
+            self.assertIn("usage: wsgatectl", err, args)
+        rc, out, err = self.ctl(gw, "publish", "", "x")
+        self.assertEqual(rc, 1)
+        self.assertIn("publish: topic must be 1 to 128 bytes", err)
 
     def test_metrics(self):
         gw = self.admin_gateway()
