@@ -5,7 +5,11 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/time.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -188,6 +192,21 @@ static const struct cfg_key cfg_keys[] = {
 	    c_topic_name_bytes),
 	KL("topics", "from_context", WSG_MAX_FIELDS, c_topic_fields,
 	    c_ntopic_fields, cfg_is_set, "context field name"),
+
+	K("cluster", "redis", CFG_STRING, 0, 0, 0, NULL, c_cluster.cc_redis),
+	K("cluster", "node", CFG_STRING, 0, 0, 0, NULL, c_cluster.cc_node),
+	K("cluster", "prefix", CFG_STRING, 0, 0, 0, "wsgate:",
+	    c_cluster.cc_prefix),
+	K("cluster", "heartbeat", CFG_DURATION, 0.05, 60, 1, NULL,
+	    c_cluster.cc_heartbeat),
+	K("cluster", "node_ttl", CFG_DURATION, 0.1, 3600, 5, NULL,
+	    c_cluster.cc_node_ttl),
+	K("cluster", "queue_bytes", CFG_SIZE, 0, 1073741824, 16777216, NULL,
+	    c_cluster.cc_queue_bytes),
+	K("cluster", "reconnect_min", CFG_DURATION, 0.01, 60, 0.1, NULL,
+	    c_cluster.cc_reconnect_min),
+	K("cluster", "reconnect_max", CFG_DURATION, 0.01, 600, 5, NULL,
+	    c_cluster.cc_reconnect_max),
 };
 #undef K
 #undef KE
@@ -196,7 +215,7 @@ static const struct cfg_key cfg_keys[] = {
 
 static const char *const cfg_groups[] = {
 	"listen", "backend", "context", "limits", "websocket", "log", "admin",
-	"jwt", "auth", "topics",
+	"jwt", "auth", "topics", "cluster",
 	NULL
 };
 
@@ -813,6 +832,108 @@ cfg_check_jwt(struct cfg_errors *e, config_t *lc, struct cfg *c)
 	}
 }
 
+/*
+ * cluster.redis: "/path" of a Unix socket, or an IP address and a port,
+ * "127.0.0.1:6379" or "[::1]:6379". A name would need a lookup, which
+ * must not block the main thread: use an address.
+ */
+int
+cfg_redis_address(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char	*colon, *h = s;
+	char		*end, tmp[INET6_ADDRSTRLEN];
+	unsigned char	 addr[sizeof(struct in6_addr)];
+	size_t		 n;
+	long		 p;
+
+	if (s[0] == '/') {
+		if (strlen(s) >= 108 || strlen(s) >= hostlen)
+			return (-1);
+		snprintf(host, hostlen, "%s", s);
+		*port = 0;
+		return (0);
+	}
+	if ((colon = strrchr(s, ':')) == NULL || colon == s)
+		return (-1);
+	n = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']')
+			return (-1);
+		h = s + 1;
+		n -= 2;
+	}
+	if (n >= sizeof tmp || n >= hostlen)
+		return (-1);
+	memcpy(tmp, h, n);
+	tmp[n] = '\0';
+	if (inet_pton(s[0] == '[' ? AF_INET6 : AF_INET, tmp, addr) != 1)
+		return (-1);
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || end == colon + 1 || p < 1 ||
+	    p > 65535)
+		return (-1);
+	snprintf(host, hostlen, "%s", tmp);
+	*port = (int)p;
+	return (0);
+}
+
+/* A node name or a prefix: printable ASCII, no blank. */
+static int
+cfg_is_name(const char *s, size_t max)
+{
+	size_t	 len = strlen(s), i;
+
+	if (len == 0 || len > max)
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (s[i] <= ' ' || s[i] >= 0x7f)
+			return (0);
+	}
+	return (1);
+}
+
+/* The cluster group: its keys mean nothing without cluster.redis. */
+static void
+cfg_check_cluster(struct cfg_errors *e, config_t *lc, struct cfg *c)
+{
+	struct cluster_conf	*cc = &c->c_cluster;
+	config_setting_t	*s;
+	char			 host[108];
+	int			 port;
+
+	if (config_lookup(lc, "cluster") == NULL)
+		return;
+	if (cc->cc_redis == NULL) {
+		cfg_error(e, config_lookup(lc, "cluster"), "cluster.redis: "
+		    "required in the cluster group, e.g. \"127.0.0.1:6379\"");
+		return;
+	}
+	if (cfg_redis_address(cc->cc_redis, host, sizeof host, &port) == -1)
+		cfg_error(e, config_lookup(lc, "cluster.redis"),
+		    "cluster.redis: \"%s\" is neither ADDRESS:PORT with an IP "
+		    "address nor the /path of a Unix socket", cc->cc_redis);
+	if (cc->cc_node != NULL && !cfg_is_name(cc->cc_node, CMSG_NODE_MAX))
+		cfg_error(e, config_lookup(lc, "cluster.node"),
+		    "cluster.node: must be 1 to %d printable characters, no "
+		    "blank", CMSG_NODE_MAX);
+	if (!cfg_is_name(cc->cc_prefix, 64))
+		cfg_error(e, config_lookup(lc, "cluster.prefix"),
+		    "cluster.prefix: must be 1 to 64 printable characters, no "
+		    "blank");
+	if (cc->cc_node_ttl < 2 * cc->cc_heartbeat)
+		cfg_error(e, (s = config_lookup(lc, "cluster.node_ttl")) ?
+		    s : config_lookup(lc, "cluster.heartbeat"),
+		    "cluster.node_ttl: %g must be at least twice "
+		    "cluster.heartbeat %g", cc->cc_node_ttl, cc->cc_heartbeat);
+	if (cc->cc_reconnect_min > cc->cc_reconnect_max)
+		cfg_error(e, (s = config_lookup(lc, "cluster.reconnect_min")) ?
+		    s : config_lookup(lc, "cluster.reconnect_max"),
+		    "cluster.reconnect_min: %g is greater than "
+		    "cluster.reconnect_max %g", cc->cc_reconnect_min,
+		    cc->cc_reconnect_max);
+}
+
 /* Checks that involve more than one key. */
 static void
 cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
@@ -860,6 +981,7 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 		    c->c_reconnect_max);
 	cfg_check_jwt(e, lc, c);
 	cfg_check_topics(e, lc, c);
+	cfg_check_cluster(e, lc, c);
 
 	if (c->c_auth.a_framing == -1)
 		c->c_auth.a_framing = (int)c->c_backend_framing;
@@ -982,6 +1104,13 @@ cfg_ref(struct cfg *c)
 	return (c);
 }
 
+/* Two strings, either of which may be NULL, are the same. */
+static int
+cfg_same(const char *a, const char *b)
+{
+	return (a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0);
+}
+
 /*
  * The keys that differ between two configurations but only take effect
  * at a restart, as "a, b" (the caller frees), or NULL if there are none.
@@ -1027,6 +1156,15 @@ cfg_restart_keys(const struct cfg *old, const struct cfg *new)
 	CFG_CHANGED(strcmp(old->c_admin_address, new->c_admin_address),
 	    "admin.address");
 	CFG_CHANGED(old->c_admin_port != new->c_admin_port, "admin.port");
+	CFG_CHANGED(!cfg_same(old->c_cluster.cc_redis,
+	    new->c_cluster.cc_redis), "cluster.redis");
+	CFG_CHANGED(!cfg_same(old->c_cluster.cc_node, new->c_cluster.cc_node),
+	    "cluster.node");
+	/* Meaningless without a cluster, as the default is. */
+	CFG_CHANGED((old->c_cluster.cc_redis != NULL ||
+	    new->c_cluster.cc_redis != NULL) &&
+	    strcmp(old->c_cluster.cc_prefix, new->c_cluster.cc_prefix) != 0,
+	    "cluster.prefix");
 #undef CFG_CHANGED
 	return (out);
 }

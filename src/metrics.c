@@ -383,5 +383,31 @@ metrics_prometheus(struct buf *b)
 	metrics_one(b, "auth_bad_frames_total", "counter",
 	    "Frames from the auth service that were invalid or answered no "
 	    "request in flight.", m.auth_bad_frames);
+
+	metrics_one(b, "cluster_up", "gauge", "Whether the cluster link to "
+	    "Redis is up (0 without a cluster group).",
+	    (uint64_t)cluster_link_up());
+	metrics_one(b, "cluster_nodes", "gauge", "Live nodes of the cluster, "
+	    "this one included, at the last heartbeat.", cluster_nodes());
+	metrics_one(b, "cluster_forwarded_total", "counter",
+	    "Commands for sockets of other nodes published to Redis.",
+	    m.cluster_forwarded);
+	metrics_one(b, "cluster_dropped_total", "counter",
+	    "Commands for other nodes dropped: Redis away, or "
+	    "cluster.queue_bytes reached.", m.cluster_dropped);
+	metrics_one(b, "cluster_received_total", "counter",
+	    "Commands from other nodes carried out here.", m.cluster_received);
+	metrics_one(b, "cluster_bad_messages_total", "counter",
+	    "Messages from Redis refused as malformed.",
+	    m.cluster_bad_messages);
+	metrics_one(b, "cluster_nodes_lost_total", "counter",
+	    "Lost nodes this node reaped.", m.cluster_nodes_lost);
+	metrics_one(b, "cluster_sockets_lost_total", "counter",
+	    "Close events told the backend for sockets of lost nodes.",
+	    m.cluster_sockets_lost);
+	metrics_one(b, "cluster_connects_total", "counter",
+	    "Cluster links to Redis made.", m.cluster_connects);
+	metrics_one(b, "cluster_disconnects_total", "counter",
+	    "Cluster links to Redis lost.", m.cluster_disconnects);
 	free(wi);
 }

@@ -61,6 +61,7 @@ main_reload(void)
 		log_setlevel(cfg->c_log_level);
 	front_set_cfg(cfg);
 	auth_set_cfg(cfg);
+	cluster_set_cfg(cfg);
 	ws_set_cfg(cfg);
 	admin_set_cfg(cfg);
 	cfg_free(main_cfg);
@@ -72,15 +73,23 @@ main_reload(void)
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
+	static int	 stopping;
+
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
+		/* A second signal while the cluster link says goodbye. */
+		if (stopping)
+			break;
+		stopping = 1;
 		log_info("%s: stopping", strsignal(sig));
 		notify_stopping();
 		front_stop();
 		auth_stop();
 		admin_stop();
-		event_base_loopbreak(main_base);
+		/* Else the loop ends once this node has left the cluster. */
+		if (!cluster_stop())
+			event_base_loopbreak(main_base);
 		break;
 	case SIGHUP:
 		main_reload();
@@ -178,6 +187,8 @@ main(int argc, char **argv)
 		fatalx("evthread_use_pthreads");
 	if ((main_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	/* Before the workers, which ask cluster_enabled(). */
+	cluster_start(main_base, main_cfg);
 	if (ws_start(main_cfg, &cause) == -1)
 		fatalx("%s", cause);
 	auth_start(main_base, main_cfg);
@@ -196,6 +207,7 @@ main(int argc, char **argv)
 	event_base_dispatch(main_base);
 
 	ws_stop(main_cfg->c_shutdown_timeout);
+	cluster_free();
 	metrics_log();
 	for (i = 0; i < 4; i++)
 		event_free(sigs[i]);

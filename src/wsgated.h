@@ -180,6 +180,18 @@ struct auth_conf {
 	size_t		 a_cache_size;
 };
 
+/* The cluster group: the Redis link that makes several wsgated one. */
+struct cluster_conf {
+	char		*cc_redis;	/* NULL: no cluster */
+	char		*cc_node;	/* NULL: instance ":" random */
+	char		*cc_prefix;
+	double		 cc_heartbeat;
+	double		 cc_node_ttl;
+	size_t		 cc_queue_bytes;
+	double		 cc_reconnect_min;
+	double		 cc_reconnect_max;
+};
+
 struct cfg {
 	char		*c_file;
 	int		 c_refs;	/* atomic; cfg_free drops one */
@@ -210,6 +222,7 @@ struct cfg {
 
 	struct jwt_conf	 c_jwt;
 	struct auth_conf c_auth;
+	struct cluster_conf c_cluster;
 
 	size_t		 c_max_head_bytes;
 	size_t		 c_max_headers;
@@ -245,6 +258,7 @@ struct timeval;
 void		 cfg_timeval(double, struct timeval *);
 const char	*cfg_framing_name(enum framing);
 const char	*cfg_source_name(enum ctx_source);
+int		 cfg_redis_address(const char *, char *, size_t, int *);
 
 /* http.c */
 struct http_header {
@@ -450,7 +464,15 @@ enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
 	X(auth_overflow)		/* auth.max_pending reached */	\
 	X(auth_cancelled)		/* the client left first */	\
 	X(auth_cache_hits)						\
-	X(auth_bad_frames)		/* invalid or unknown answers */
+	X(auth_bad_frames)		/* invalid or unknown answers */	\
+	X(cluster_forwarded)		/* commands published to Redis */ \
+	X(cluster_received)		/* commands from other nodes */	\
+	X(cluster_dropped)		/* not published: link or queue */ \
+	X(cluster_bad_messages)		/* received and refused */	\
+	X(cluster_nodes_lost)		/* lost nodes reaped by this one */ \
+	X(cluster_sockets_lost)		/* close events for their sockets */ \
+	X(cluster_connects)						\
+	X(cluster_disconnects)
 
 /* Why the front door refused a request: a label of wsgated_rejected. */
 enum reject_reason {
@@ -618,11 +640,44 @@ void		 ws_apply_admin(const struct wscmd *);
  * backend, on one worker's link; ctx is the context's JSON text. */
 void		 ws_node_lost(const char *, const char *);
 
-/* cluster.c: any thread may call these */
+/* cmsg.c: the messages between nodes */
+#define CMSG_VERSION	1
+#define CMSG_NODE_MAX	255	/* cluster.node */
+#define CMSG_KEY_MAX	65536	/* a userId or a topic */
+#define CMSG_MAX_IDS	100000	/* socket ids of one message */
+enum cmsg_kind {
+	CMSG_CMD,		/* m_cmd, for this node's sockets */
+	CMSG_LOST		/* m_node is lost; m_lost its sockets */
+};
+struct cmsg {
+	enum cmsg_kind	 m_kind;
+	const char	*m_from;	/* the node that published it */
+	const char	*m_node;
+	json_t		*m_lost;	/* socket id: context text */
+	struct wscmd	 m_cmd;
+	const char	*m_body;	/* after the header line */
+	size_t		 m_bodylen;
+	json_t		*m_head;
+	const char	**m_ids;
+};
+void		 cmsg_encode(const struct wscmd *, const char *, struct buf *);
+int		 cmsg_decode(const void *, size_t, struct cmsg *,
+		     const char **);
+void		 cmsg_free(struct cmsg *);
+
+/* cluster.c: any thread may call these four */
 int		 cluster_enabled(void);
 void		 cluster_forward(const struct wscmd *);
 void		 cluster_socket_open(const char *, const char *);
 void		 cluster_socket_close(const char *);
+/* and the main thread these */
+struct event_base;
+void		 cluster_start(struct event_base *, struct cfg *);
+void		 cluster_set_cfg(struct cfg *);
+int		 cluster_stop(void);
+void		 cluster_free(void);
+int		 cluster_link_up(void);
+size_t		 cluster_nodes(void);
 
 /* notify.c */
 struct event_base;

@@ -1047,6 +1047,107 @@ START_TEST(err_admin_keys)
 }
 END_TEST
 
+START_TEST(cluster_keys)
+{
+	struct cfg	*a, *b;
+	char		*keys, host[108];
+	int		 port;
+
+	a = unit_cfg("");
+	ck_assert_ptr_null(a->c_cluster.cc_redis);
+	ck_assert_ptr_null(a->c_cluster.cc_node);
+	ck_assert_str_eq(a->c_cluster.cc_prefix, "wsgate:");
+	ck_assert_double_eq(a->c_cluster.cc_heartbeat, 1);
+	ck_assert_double_eq(a->c_cluster.cc_node_ttl, 5);
+	ck_assert_uint_eq(a->c_cluster.cc_queue_bytes, 16777216);
+	ck_assert_double_eq(a->c_cluster.cc_reconnect_min, 0.1);
+	ck_assert_double_eq(a->c_cluster.cc_reconnect_max, 5);
+	b = unit_cfg("cluster = {\n  redis = \"[::1]:6380\";\n"
+	    "  node = \"gw-1\";\n  prefix = \"chat:\";\n"
+	    "  heartbeat = 0.2;\n  node_ttl = 1;\n  queue_bytes = 0;\n"
+	    "  reconnect_min = 0.05;\n  reconnect_max = 2;\n};\n");
+	ck_assert_str_eq(b->c_cluster.cc_redis, "[::1]:6380");
+	ck_assert_str_eq(b->c_cluster.cc_node, "gw-1");
+	ck_assert_str_eq(b->c_cluster.cc_prefix, "chat:");
+	ck_assert_double_eq(b->c_cluster.cc_heartbeat, 0.2);
+	ck_assert_double_eq(b->c_cluster.cc_node_ttl, 1);
+	ck_assert_uint_eq(b->c_cluster.cc_queue_bytes, 0);
+	ck_assert_double_eq(b->c_cluster.cc_reconnect_min, 0.05);
+	ck_assert_double_eq(b->c_cluster.cc_reconnect_max, 2);
+	/* Where Redis is, who this node is and the names take a restart. */
+	keys = cfg_restart_keys(a, b);
+	ck_assert_str_eq(keys, "cluster.redis, cluster.node, cluster.prefix");
+	free(keys);
+	cfg_free(a);
+	a = unit_cfg("cluster = { redis = \"[::1]:6380\"; node = \"gw-1\"; "
+	    "prefix = \"chat:\"; };\n");
+	ck_assert_ptr_null(cfg_restart_keys(a, b));
+	cfg_free(a);
+	cfg_free(b);
+
+	ck_assert_int_eq(cfg_redis_address("127.0.0.1:6379", host,
+	    sizeof host, &port), 0);
+	ck_assert_str_eq(host, "127.0.0.1");
+	ck_assert_int_eq(port, 6379);
+	ck_assert_int_eq(cfg_redis_address("[::1]:1", host, sizeof host,
+	    &port), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(port, 1);
+	ck_assert_int_eq(cfg_redis_address("/run/redis/redis.sock", host,
+	    sizeof host, &port), 0);
+	ck_assert_str_eq(host, "/run/redis/redis.sock");
+	ck_assert_int_eq(port, 0);
+}
+END_TEST
+
+START_TEST(err_cluster_keys)
+{
+	static const char *const bad[] = {
+		"localhost:6379", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
+		"127.0.0.1:65536", "127.0.0.1:63x", "::1:6379", "[::1]6379",
+		"[127.0.0.1]:6379", ":6379", "", "redis://127.0.0.1:6379",
+	};
+	char		 text[256], want[512];
+	size_t		 i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(text, sizeof text, "cluster = {\n  redis = \"%s\";\n"
+		    "};\n", bad[i]);
+		snprintf(want, sizeof want, "t.conf:2: cluster.redis: \"%s\" "
+		    "is neither ADDRESS:PORT with an IP address nor the /path "
+		    "of a Unix socket\n", bad[i]);
+		ERRORS(text, want);
+	}
+	ERRORS("cluster = {\n  heartbeat = 1;\n};\n",
+	    "t.conf:1: cluster.redis: required in the cluster group, e.g. "
+	    "\"127.0.0.1:6379\"\n");
+	ERRORS("cluster = {\n  redis = \"127.0.0.1:6379\";\n"
+	    "  node = \"a b\";\n  prefix = \"\";\n};\n",
+	    "t.conf:3: cluster.node: must be 1 to 255 printable characters, "
+	    "no blank\n"
+	    "t.conf:4: cluster.prefix: must be 1 to 64 printable characters, "
+	    "no blank\n");
+	ERRORS("cluster = {\n  redis = \"127.0.0.1:6379\";\n"
+	    "  heartbeat = 1;\n  node_ttl = 1.5;\n};\n",
+	    "t.conf:4: cluster.node_ttl: 1.5 must be at least twice "
+	    "cluster.heartbeat 1\n");
+	ERRORS("cluster = {\n  redis = \"127.0.0.1:6379\";\n"
+	    "  heartbeat = 0.01;\n  node_ttl = 0;\n  queue_bytes = -1;\n"
+	    "  reconnect_min = 3;\n  reconnect_max = 2;\n  colour = 1;\n};\n",
+	    "t.conf:3: cluster.heartbeat: 0.01 is out of range 0.05..60\n"
+	    "t.conf:4: cluster.node_ttl: 0 is out of range 0.1..3600\n"
+	    "t.conf:5: cluster.queue_bytes: -1 is out of range "
+	    "0..1073741824\n"
+	    "t.conf:8: unknown key cluster.colour\n");
+	ERRORS("cluster = {\n  redis = \"127.0.0.1:6379\";\n"
+	    "  reconnect_min = 3;\n  reconnect_max = 2;\n};\n",
+	    "t.conf:3: cluster.reconnect_min: 3 is greater than "
+	    "cluster.reconnect_max 2\n");
+	ERRORS("cluster = \"127.0.0.1:6379\";\n",
+	    "t.conf:1: cluster: must be a group { ... }\n");
+}
+END_TEST
+
 START_TEST(load_missing_file)
 {
 	struct cfg	*c;
@@ -1132,6 +1233,7 @@ cfg_suite(void)
 	tcase_add_test(tc, socket_path_107_bytes_ok);
 	tcase_add_test(tc, names_of_enums);
 	tcase_add_test(tc, admin_keys);
+	tcase_add_test(tc, cluster_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -1164,6 +1266,7 @@ cfg_suite(void)
 	tcase_add_test(tc, err_reconnect_max_below_default_min_has_line);
 	tcase_add_test(tc, err_several_all_reported);
 	tcase_add_test(tc, err_admin_keys);
+	tcase_add_test(tc, err_cluster_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("jwt");
