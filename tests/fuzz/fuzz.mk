@@ -25,13 +25,16 @@ FUZZ_LINK = $(JANSSON_LIBS) $(LIBCONFIG_LIBS) $(LIBCRYPTO_LIBS)
 
 FUZZ_SRCDIR = $(top_srcdir)/tests/fuzz
 FUZZ_OUTDIR = $(top_builddir)/tests/fuzz
-FUZZ_TARGETS = fuzz_http fuzz_ctx fuzz_frame fuzz_cmd fuzz_cfg fuzz_jwt
+FUZZ_TARGETS = fuzz_http fuzz_ctx fuzz_frame fuzz_cmd fuzz_cfg fuzz_jwt \
+	fuzz_cluster
 FUZZ_BINS = $(FUZZ_OUTDIR)/fuzz_http $(FUZZ_OUTDIR)/fuzz_ctx \
 	$(FUZZ_OUTDIR)/fuzz_frame $(FUZZ_OUTDIR)/fuzz_cmd \
-	$(FUZZ_OUTDIR)/fuzz_cfg $(FUZZ_OUTDIR)/fuzz_jwt
+	$(FUZZ_OUTDIR)/fuzz_cfg $(FUZZ_OUTDIR)/fuzz_jwt \
+	$(FUZZ_OUTDIR)/fuzz_cluster
 # target:max_len:dictionary, for the fuzz rule.
 FUZZ_RUNS = fuzz_http:8192:http fuzz_ctx:8192:http fuzz_frame:12288:frame \
-	fuzz_cmd:12288:cmd fuzz_cfg:4096:cfg fuzz_jwt:9000:jwt
+	fuzz_cmd:12288:cmd fuzz_cfg:4096:cfg fuzz_jwt:9000:jwt \
+	fuzz_cluster:8192:cluster
 FUZZ_ENV = LSAN_OPTIONS="suppressions=$(FUZZ_SRCDIR)/lsan.supp:$${LSAN_OPTIONS-}" \
 	UBSAN_OPTIONS="print_stacktrace=1:$${UBSAN_OPTIONS-}"
 
@@ -52,6 +55,9 @@ FUZZ_SRC_CFG = $(FUZZ_SRCDIR)/fuzz_cfg.c $(top_srcdir)/src/cfg.c \
 	$(top_srcdir)/src/jwt.c $(top_srcdir)/src/http.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_JWT = $(FUZZ_SRCDIR)/fuzz_jwt.c $(top_srcdir)/src/jwt.c \
 	$(top_srcdir)/src/http.c $(FUZZ_SRC_BASE)
+FUZZ_SRC_CLUSTER = $(FUZZ_SRCDIR)/fuzz_cluster.c $(top_srcdir)/src/cmsg.c \
+	$(top_srcdir)/src/buf.c $(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c \
+	$(FUZZ_SRC_BASE)
 FUZZ_DEPS = $(top_srcdir)/src/wsgated.h $(top_builddir)/config.h \
 	$(FUZZ_SRCDIR)/fuzz.mk
 
@@ -78,6 +84,10 @@ $(FUZZ_OUTDIR)/fuzz_cfg: $(FUZZ_SRC_CFG) $(FUZZ_DEPS)
 $(FUZZ_OUTDIR)/fuzz_jwt: $(FUZZ_SRC_JWT) $(FUZZ_DEPS)
 	@$(MKDIR_P) $(FUZZ_OUTDIR)
 	$(FUZZ_CC) $(FUZZ_COMPILE) -o $@ $(FUZZ_SRC_JWT) $(FUZZ_LINK)
+
+$(FUZZ_OUTDIR)/fuzz_cluster: $(FUZZ_SRC_CLUSTER) $(FUZZ_DEPS)
+	@$(MKDIR_P) $(FUZZ_OUTDIR)
+	$(FUZZ_CC) $(FUZZ_COMPILE) -o $@ $(FUZZ_SRC_CLUSTER) $(FUZZ_LINK)
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -142,6 +152,7 @@ fuzz-clean:
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/lsan.supp \
 	tests/fuzz/fuzz_http.c tests/fuzz/fuzz_ctx.c tests/fuzz/fuzz_frame.c \
 	tests/fuzz/fuzz_cmd.c tests/fuzz/fuzz_cfg.c tests/fuzz/fuzz_jwt.c \
+	tests/fuzz/fuzz_cluster.c \
 	tests/fuzz/http.dict tests/fuzz/frame.dict tests/fuzz/cmd.dict \
-	tests/fuzz/cfg.dict tests/fuzz/jwt.dict \
+	tests/fuzz/cfg.dict tests/fuzz/jwt.dict tests/fuzz/cluster.dict \
 	tests/fuzz/corpus tests/fuzz/regress
