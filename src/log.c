@@ -18,6 +18,9 @@
 
 #include "wsgated.h"
 
+/* The counters line of SIGUSR1 is the longest, some 2.5 KiB. */
+#define LOG_LINE_MAX	8192
+
 static int		 log_foreground = 1;
 static enum log_level	 log_level = LOG_LEVEL_INFO;
 
@@ -73,7 +76,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	static const int	 prio[] = {
 		LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG
 	};
-	char			 msg[2048];
+	char			 msg[LOG_LINE_MAX];
 	int			 saved_errno = errno;
 
 	if (level > log_getlevel()) {

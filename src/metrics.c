@@ -102,23 +102,27 @@ metrics_close_code(struct metrics *m, int code)
 	METRICS_INC(m, close_codes[i]);
 }
 
+static void	metrics_printf(struct buf *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
 /* Log every counter on one line, as key=value pairs. */
 void
 metrics_log(void)
 {
 	struct metrics	 m;
-	char		 line[2048];
-	size_t		 off = 0;
+	struct buf	 line;
 
 	metrics_sum(&m);
+	buf_init(&line);
 #define METRICS_FMT(name)						\
-	if (off < sizeof line)						\
-		off += (size_t)snprintf(line + off, sizeof line - off,	\
-		    "%s%s=%" PRIu64, off ? " " : "", #name, m.name);
+	metrics_printf(&line, "%s=%" PRIu64 " ", #name, m.name);
 	METRICS_FIELDS(METRICS_FMT)
 #undef METRICS_FMT
-	log_info("counters: %s sessions=%zu msgs_queued=%" PRIu64, line,
+	metrics_printf(&line, "sessions=%zu msgs_queued=%" PRIu64,
 	    ws_sessions(), ws_queued_msgs());
+	log_info("counters: %.*s", (int)buf_used(&line),
+	    (const char *)buf_data(&line));
+	buf_free(&line);
 }
 
 /*
@@ -142,10 +146,6 @@ ratelog_allow(struct ratelog *rl, uint64_t *suppressed)
 	rl->rl_last = now;
 	return (1);
 }
-
-static void
-metrics_printf(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 static void
 metrics_printf(struct buf *b, const char *fmt, ...)
