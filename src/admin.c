@@ -538,7 +538,7 @@ admin_fanout(struct evhttp_request *req, const char *topic, size_t topiclen,
 	    topic != NULL ? "publishes" : "broadcasts", len,
 	    topic != NULL ? " to topic \"" : "", topic != NULL ? topic : "",
 	    topic != NULL ? "\"" : "");
-	ws_apply_admin(&c);
+	route_apply_admin(&c);
 	admin_text(req, 202, "accepted");
 }
 

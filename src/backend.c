@@ -455,7 +455,7 @@ backend_send(struct worker *w, const char *id, size_t idlen, const char *s,
 		ws_outmsg_setlen(o, (size_t)n);
 	} else
 		o = ws_outmsg_new(s, len, 0);
-	ws_deliver(w, id, idlen, o, 0);
+	route_send(w, id, idlen, o, 0);
 }
 
 /*
@@ -482,7 +482,7 @@ backend_send_fast(struct worker *w, const struct cmd_send *cs)
 		return (0);
 	}
 	ws_outmsg_setlen(o, (size_t)n);
-	ws_deliver(w, cs->cs_id, cs->cs_idlen, o, 0);
+	route_send(w, cs->cs_id, cs->cs_idlen, o, 0);
 	return (1);
 }
 

@@ -705,7 +705,7 @@ cluster_self_lost(void)
 	c.c_nids = n;
 	c.c_code = WSG_CLOSE_GOING_AWAY;
 	c.c_reason = WSG_NODE_LOST_REASON;
-	ws_apply_remote(&c);
+	route_apply_remote(&c);
 	free(ids);
 }
 
@@ -734,7 +734,7 @@ cluster_receive(const char *msg, size_t len)
 			log_info("cluster: node %s lost, %zu sockets", m.m_node,
 			    json_object_size(m.m_lost));
 			json_object_foreach(m.m_lost, id, v) {
-				ws_node_lost(id, json_string_value(v));
+				route_node_lost(id, json_string_value(v));
 				METRICS_INC(&metrics_front,
 				    cluster_sockets_lost);
 			}
@@ -742,7 +742,7 @@ cluster_receive(const char *msg, size_t len)
 	} else if (strcmp(m.m_from, cluster_node) != 0) {
 		/* A broadcast comes back to its publisher: not for it. */
 		METRICS_INC(&metrics_front, cluster_received);
-		ws_apply_remote(&m.m_cmd);
+		route_apply_remote(&m.m_cmd);
 	}
 	cmsg_free(&m);
 }

@@ -1,5 +1,10 @@
 /*
- * Addressing on this node: a socket, several, a user, a topic, everyone.
+ * Addressing: a socket, several, a user, a topic, everyone; on this node,
+ * and through the cluster link for what is on others.
+ *
+ * A command for one socket goes to the worker its id names (ws_owner),
+ * at once if that is the caller's, else through that worker's inbox;
+ * what no worker here holds goes to the cluster, if there is one.
  *
  * Each worker indexes its own open sessions by userId (w_users) and by
  * topic (w_topics), without a lock. A command for a user, a topic or
@@ -343,12 +348,12 @@ route_apply(struct worker *w, const struct wscmd *c, int remote)
 	switch (c->c_to) {
 	case WSCMD_TO_SOCKET:
 		if (c->c_op == WSCMD_SEND)
-			ws_deliver(w, c->c_key, c->c_keylen, o, remote);
+			route_send(w, c->c_key, c->c_keylen, o, remote);
 		else if (c->c_op == WSCMD_CLOSE)
-			ws_close_by_id(w, c->c_key, c->c_keylen, c->c_code,
+			route_close_id(w, c->c_key, c->c_keylen, c->c_code,
 			    c->c_reason, remote);
 		else
-			ws_subscribe_by_id(w, c->c_key, c->c_keylen,
+			route_subscribe_id(w, c->c_key, c->c_keylen,
 			    c->c_topic, c->c_topiclen,
 			    c->c_op == WSCMD_SUBSCRIBE, remote);
 		return;
@@ -360,7 +365,7 @@ route_apply(struct worker *w, const struct wscmd *c, int remote)
 		for (i = 0; i < c->c_nids; i++) {
 			if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0)
 				continue;
-			ws_deliver(w, ids[i], strlen(ids[i]), ws_outmsg_ref(o),
+			route_send(w, ids[i], strlen(ids[i]), ws_outmsg_ref(o),
 			    remote);
 		}
 		free(ids);
@@ -383,7 +388,7 @@ route_apply(struct worker *w, const struct wscmd *c, int remote)
 	f.f_code = c->c_code;
 	if (c->c_reason != NULL)
 		snprintf(f.f_reason, sizeof f.f_reason, "%s", c->c_reason);
-	ws_fanout(w, &f);
+	route_fanout_all(w, &f);
 	ws_outmsg_unref(o);
 	if (remote)
 		return;
@@ -399,4 +404,304 @@ route_apply(struct worker *w, const struct wscmd *c, int remote)
 	}
 	if (cluster_enabled())
 		cluster_forward(c);
+}
+
+/*
+ * Deliver a message to a socket of this worker; takes the reference.
+ * Return -1 if the worker has no such open socket.
+ */
+int
+route_deliver_local(struct worker *w, const char *id, struct outmsg *o)
+{
+	struct session	*s;
+
+	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
+	if (s == NULL || s->s_state != SESS_OPEN) {
+		ws_outmsg_unref(o);
+		return (-1);
+	}
+	ws_enqueue(s, o);
+	return (0);
+}
+
+/*
+ * A command for a socket that is not on this node: another node may have
+ * it. From another node already, it is dropped: that node asked because
+ * the registry named this one, and the socket has just gone.
+ */
+static void
+route_miss(struct worker *w, const struct wscmd *c, int remote)
+{
+	if (remote)
+		return;
+	if (cluster_enabled()) {
+		cluster_forward(c);
+		return;
+	}
+	backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET, "%s to unknown socket "
+	    "%.*s", c->c_op == WSCMD_SEND ? "send" : c->c_op == WSCMD_CLOSE ?
+	    "close" : "subscription", WSG_ID_LEN, c->c_key);
+}
+
+/* A send for a socket of this worker; takes the reference. */
+void
+route_socket_send(struct worker *w, const char *id, struct outmsg *o,
+    int remote)
+{
+	struct wscmd	 c;
+
+	ws_outmsg_ref(o);
+	if (route_deliver_local(w, id, o) == 0) {
+		ws_outmsg_unref(o);
+		return;
+	}
+	memset(&c, 0, sizeof c);
+	c.c_op = WSCMD_SEND;
+	c.c_to = WSCMD_TO_SOCKET;
+	c.c_key = id;
+	c.c_keylen = WSG_ID_LEN;
+	c.c_data = o->o_data + LWS_PRE;
+	c.c_len = o->o_len;
+	c.c_binary = o->o_binary;
+	route_miss(w, &c, remote);
+	ws_outmsg_unref(o);
+}
+
+/*
+ * Close a socket of this worker, once what is queued for it is written.
+ * Return -1 if the worker has no such open socket.
+ */
+int
+route_close_local(struct worker *w, const char *id, int code,
+    const char *reason)
+{
+	struct session	*s;
+
+	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
+	if (s == NULL || s->s_state != SESS_OPEN)
+		return (-1);
+	ws_close_session(s, code, reason);
+	return (0);
+}
+
+/* A close for a socket of this worker. */
+void
+route_socket_close(struct worker *w, const char *id, int code,
+    const char *reason, int remote)
+{
+	struct wscmd	 c;
+
+	if (route_close_local(w, id, code, reason) == 0) {
+		METRICS_INC(&w->w_metrics, backend_closes);
+		return;
+	}
+	memset(&c, 0, sizeof c);
+	c.c_op = WSCMD_CLOSE;
+	c.c_to = WSCMD_TO_SOCKET;
+	c.c_key = id;
+	c.c_keylen = WSG_ID_LEN;
+	c.c_code = code;
+	c.c_reason = reason;
+	route_miss(w, &c, remote);
+}
+
+/* A subscribe or unsubscribe for a socket of this worker. */
+void
+route_socket_subscribe(struct worker *w, const char *id, const char *topic,
+    size_t len, int sub, int remote)
+{
+	struct session		*s;
+	struct wscmd		 c;
+	enum route_result	 r;
+
+	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
+	if (s == NULL || s->s_state != SESS_OPEN) {
+		memset(&c, 0, sizeof c);
+		c.c_op = sub ? WSCMD_SUBSCRIBE : WSCMD_UNSUBSCRIBE;
+		c.c_to = WSCMD_TO_SOCKET;
+		c.c_key = id;
+		c.c_keylen = WSG_ID_LEN;
+		c.c_topic = topic;
+		c.c_topiclen = len;
+		route_miss(w, &c, remote);
+		return;
+	}
+	r = sub ? route_subscribe(s, topic, len) : route_unsubscribe(s, topic,
+	    len);
+	if (r == ROUTE_SOCKET_LIMIT || r == ROUTE_TOPIC_LIMIT)
+		backend_error(w, BACKEND_ERR_LIMIT, "socket %s not subscribed "
+		    "to \"%.64s\": %s", s->s_id, topic, route_result_names[r]);
+	else if (r == ROUTE_BAD_NAME)
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "socket %s not "
+		    "subscribed: %s", s->s_id, route_result_names[r]);
+}
+
+/* An inbox item for id's owner, of kind k. */
+static struct inbox_item *
+route_item(enum inbox_kind k, const char *id, int remote)
+{
+	struct inbox_item	*it;
+
+	it = xcalloc(1, sizeof *it);
+	it->i_kind = k;
+	memcpy(it->i_id, id, WSG_ID_LEN);
+	it->i_remote = remote;
+	return (it);
+}
+
+/*
+ * Route a send to the socket's worker; takes the reference. Called on
+ * worker w's thread, or, with w NULL, on the main thread for a send from
+ * another node.
+ */
+void
+route_send(struct worker *w, const char *id, size_t idlen, struct outmsg *o,
+    int remote)
+{
+	struct worker		*owner = ws_owner(id, idlen);
+	struct inbox_item	*it;
+
+	if (owner == NULL) {
+		if (w != NULL && !remote)
+			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+			    "send to a malformed socket id");
+		ws_outmsg_unref(o);
+		return;
+	}
+	if (owner == w) {
+		route_socket_send(w, id, o, remote);
+		return;
+	}
+	it = route_item(INBOX_SEND, id, remote);
+	it->i_msg = o;
+	ws_post(owner, it);
+}
+
+void
+route_close_id(struct worker *w, const char *id, size_t idlen, int code,
+    const char *reason, int remote)
+{
+	struct worker		*owner = ws_owner(id, idlen);
+	struct inbox_item	*it;
+
+	if (owner == NULL) {
+		if (w != NULL && !remote)
+			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+			    "close of a malformed socket id");
+		return;
+	}
+	if (owner == w) {
+		route_socket_close(w, id, code, reason, remote);
+		return;
+	}
+	it = route_item(INBOX_CLOSE, id, remote);
+	it->i_code = code;
+	snprintf(it->i_reason, sizeof it->i_reason, "%s", reason);
+	ws_post(owner, it);
+}
+
+void
+route_subscribe_id(struct worker *w, const char *id, size_t idlen,
+    const char *topic, size_t len, int sub, int remote)
+{
+	struct worker		*owner = ws_owner(id, idlen);
+	struct inbox_item	*it;
+
+	if (owner == NULL) {
+		if (w != NULL && !remote)
+			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
+			    "subscription of a malformed socket id");
+		return;
+	}
+	if (owner == w) {
+		route_socket_subscribe(w, id, topic, len, sub, remote);
+		return;
+	}
+	it = route_item(sub ? INBOX_SUBSCRIBE : INBOX_UNSUBSCRIBE, id, remote);
+	it->i_key = xstrndup(topic, len);
+	it->i_keylen = len;
+	ws_post(owner, it);
+}
+
+/*
+ * Carry out a fan-out on every worker: at once on w, the caller's own
+ * (NULL on the main thread), and through the inbox of each other, which
+ * gets its own copy of the key and its own reference to the message.
+ */
+void
+route_fanout_all(struct worker *w, const struct fanout *f)
+{
+	struct inbox_item	*it;
+	int			 i;
+
+	for (i = 0; i < ws_nworkers(); i++) {
+		if (ws_worker(i) == w) {
+			route_fanout(w, f);
+			continue;
+		}
+		it = xcalloc(1, sizeof *it);
+		it->i_kind = INBOX_FANOUT;
+		it->i_fanout = *f;
+		if (f->f_keylen > 0 || f->f_key != NULL) {
+			it->i_key = xstrndup(f->f_key, f->f_keylen);
+			it->i_keylen = f->f_keylen;
+			it->i_fanout.f_key = it->i_key;
+		}
+		if (f->f_msg != NULL)
+			ws_outmsg_ref(f->f_msg);
+		ws_post(ws_worker(i), it);
+	}
+}
+
+/*
+ * From the admin listener: carry it out as a backend's command would,
+ * and forward it to the other nodes of a cluster. Main thread.
+ */
+void
+route_apply_admin(const struct wscmd *c)
+{
+	route_apply(NULL, c, 0);
+}
+
+/* From another node: carry it out here only. Main thread. */
+void
+route_apply_remote(const struct wscmd *c)
+{
+	route_apply(NULL, c, 1);
+}
+
+/*
+ * A socket of a node that was lost: its close event goes to the backend
+ * once, on the first worker's link. Main thread.
+ */
+void
+route_node_lost(const char *id, const char *ctxtext)
+{
+	struct inbox_item	*it;
+
+	if (ws_nworkers() == 0 || strlen(id) != WSG_ID_LEN)
+		return;
+	it = route_item(INBOX_NODE_LOST, id, 1);
+	it->i_key = xstrdup(ctxtext);
+	ws_post(ws_worker(0), it);
+}
+
+void
+route_emit_node_lost(struct worker *w, const struct inbox_item *it)
+{
+	json_t		*ctx, *ev;
+	json_error_t	 err;
+
+	if ((ctx = json_loads(it->i_key, 0, &err)) == NULL ||
+	    !json_is_object(ctx)) {
+		json_decref(ctx);
+		ctx = json_object();
+	}
+	ev = json_pack("{s:s, s:s#, s:i, s:s, s:o}", "type", "close",
+	    "socketId", it->i_id, (int)WSG_ID_LEN, "code", WSG_CLOSE_ABNORMAL,
+	    "reason", WSG_NODE_LOST_REASON, "context", ctx);
+	if (ev == NULL)
+		fatalx("%s: cannot build a close event", __func__);
+	backend_emit(w, BACKEND_EV_CLOSE, ev);
+	json_decref(ev);
 }

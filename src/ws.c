@@ -61,6 +61,12 @@ static const struct lws_extension ws_extensions[] = {
 	{ NULL, NULL, NULL }
 };
 
+struct worker *
+ws_worker(int i)
+{
+	return (&ws_workers[i]);
+}
+
 int
 ws_nworkers(void)
 {
@@ -765,306 +771,6 @@ ws_enqueue(struct session *s, struct outmsg *o)
 }
 
 /*
- * Deliver a message to a socket of this worker; takes the reference.
- * Return -1 if the worker has no such open socket.
- */
-static int
-ws_deliver_local(struct worker *w, const char *id, struct outmsg *o)
-{
-	struct session	*s;
-
-	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
-	if (s == NULL || s->s_state != SESS_OPEN) {
-		ws_outmsg_unref(o);
-		return (-1);
-	}
-	ws_enqueue(s, o);
-	return (0);
-}
-
-/*
- * A command for a socket that is not on this node: another node may have
- * it. From another node already, it is dropped: that node asked because
- * the registry named this one, and the socket has just gone.
- */
-static void
-ws_miss(struct worker *w, const struct wscmd *c, int remote)
-{
-	if (remote)
-		return;
-	if (cluster_enabled()) {
-		cluster_forward(c);
-		return;
-	}
-	backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET, "%s to unknown socket "
-	    "%.*s", c->c_op == WSCMD_SEND ? "send" : c->c_op == WSCMD_CLOSE ?
-	    "close" : "subscription", WSG_ID_LEN, c->c_key);
-}
-
-/* A send for a socket of this worker; takes the reference. */
-static void
-ws_backend_send(struct worker *w, const char *id, struct outmsg *o,
-    int remote)
-{
-	struct wscmd	 c;
-
-	ws_outmsg_ref(o);
-	if (ws_deliver_local(w, id, o) == 0) {
-		ws_outmsg_unref(o);
-		return;
-	}
-	memset(&c, 0, sizeof c);
-	c.c_op = WSCMD_SEND;
-	c.c_to = WSCMD_TO_SOCKET;
-	c.c_key = id;
-	c.c_keylen = WSG_ID_LEN;
-	c.c_data = o->o_data + LWS_PRE;
-	c.c_len = o->o_len;
-	c.c_binary = o->o_binary;
-	ws_miss(w, &c, remote);
-	ws_outmsg_unref(o);
-}
-
-/*
- * Close a socket of this worker, once what is queued for it is written.
- * Return -1 if the worker has no such open socket.
- */
-static int
-ws_close_local(struct worker *w, const char *id, int code,
-    const char *reason)
-{
-	struct session	*s;
-
-	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
-	if (s == NULL || s->s_state != SESS_OPEN)
-		return (-1);
-	ws_session_close(s, code, reason, 1);
-	return (0);
-}
-
-/* A close for a socket of this worker. */
-static void
-ws_backend_close(struct worker *w, const char *id, int code,
-    const char *reason, int remote)
-{
-	struct wscmd	 c;
-
-	if (ws_close_local(w, id, code, reason) == 0) {
-		METRICS_INC(&w->w_metrics, backend_closes);
-		return;
-	}
-	memset(&c, 0, sizeof c);
-	c.c_op = WSCMD_CLOSE;
-	c.c_to = WSCMD_TO_SOCKET;
-	c.c_key = id;
-	c.c_keylen = WSG_ID_LEN;
-	c.c_code = code;
-	c.c_reason = reason;
-	ws_miss(w, &c, remote);
-}
-
-/* A subscribe or unsubscribe for a socket of this worker. */
-static void
-ws_backend_subscribe(struct worker *w, const char *id, const char *topic,
-    size_t len, int sub, int remote)
-{
-	struct session		*s;
-	struct wscmd		 c;
-	enum route_result	 r;
-
-	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
-	if (s == NULL || s->s_state != SESS_OPEN) {
-		memset(&c, 0, sizeof c);
-		c.c_op = sub ? WSCMD_SUBSCRIBE : WSCMD_UNSUBSCRIBE;
-		c.c_to = WSCMD_TO_SOCKET;
-		c.c_key = id;
-		c.c_keylen = WSG_ID_LEN;
-		c.c_topic = topic;
-		c.c_topiclen = len;
-		ws_miss(w, &c, remote);
-		return;
-	}
-	r = sub ? route_subscribe(s, topic, len) : route_unsubscribe(s, topic,
-	    len);
-	if (r == ROUTE_SOCKET_LIMIT || r == ROUTE_TOPIC_LIMIT)
-		backend_error(w, BACKEND_ERR_LIMIT, "socket %s not subscribed "
-		    "to \"%.64s\": %s", s->s_id, topic, route_result_names[r]);
-	else if (r == ROUTE_BAD_NAME)
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "socket %s not "
-		    "subscribed: %s", s->s_id, route_result_names[r]);
-}
-
-/* An inbox item for id's owner, of kind k. */
-static struct inbox_item *
-ws_item(enum inbox_kind k, const char *id, int remote)
-{
-	struct inbox_item	*it;
-
-	it = xcalloc(1, sizeof *it);
-	it->i_kind = k;
-	memcpy(it->i_id, id, WSG_ID_LEN);
-	it->i_remote = remote;
-	return (it);
-}
-
-/*
- * Route a send to the socket's worker; takes the reference. Called on
- * worker w's thread, or, with w NULL, on the main thread for a send from
- * another node.
- */
-void
-ws_deliver(struct worker *w, const char *id, size_t idlen, struct outmsg *o,
-    int remote)
-{
-	struct worker		*owner = ws_owner(id, idlen);
-	struct inbox_item	*it;
-
-	if (owner == NULL) {
-		if (w != NULL && !remote)
-			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
-			    "send to a malformed socket id");
-		ws_outmsg_unref(o);
-		return;
-	}
-	if (owner == w) {
-		ws_backend_send(w, id, o, remote);
-		return;
-	}
-	it = ws_item(INBOX_SEND, id, remote);
-	it->i_msg = o;
-	ws_post(owner, it);
-}
-
-void
-ws_close_by_id(struct worker *w, const char *id, size_t idlen, int code,
-    const char *reason, int remote)
-{
-	struct worker		*owner = ws_owner(id, idlen);
-	struct inbox_item	*it;
-
-	if (owner == NULL) {
-		if (w != NULL && !remote)
-			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
-			    "close of a malformed socket id");
-		return;
-	}
-	if (owner == w) {
-		ws_backend_close(w, id, code, reason, remote);
-		return;
-	}
-	it = ws_item(INBOX_CLOSE, id, remote);
-	it->i_code = code;
-	snprintf(it->i_reason, sizeof it->i_reason, "%s", reason);
-	ws_post(owner, it);
-}
-
-void
-ws_subscribe_by_id(struct worker *w, const char *id, size_t idlen,
-    const char *topic, size_t len, int sub, int remote)
-{
-	struct worker		*owner = ws_owner(id, idlen);
-	struct inbox_item	*it;
-
-	if (owner == NULL) {
-		if (w != NULL && !remote)
-			backend_error(w, BACKEND_ERR_UNKNOWN_SOCKET,
-			    "subscription of a malformed socket id");
-		return;
-	}
-	if (owner == w) {
-		ws_backend_subscribe(w, id, topic, len, sub, remote);
-		return;
-	}
-	it = ws_item(sub ? INBOX_SUBSCRIBE : INBOX_UNSUBSCRIBE, id, remote);
-	it->i_key = xstrndup(topic, len);
-	it->i_keylen = len;
-	ws_post(owner, it);
-}
-
-/*
- * Carry out a fan-out on every worker: at once on w, the caller's own
- * (NULL on the main thread), and through the inbox of each other, which
- * gets its own copy of the key and its own reference to the message.
- */
-void
-ws_fanout(struct worker *w, const struct fanout *f)
-{
-	struct inbox_item	*it;
-	int			 i;
-
-	for (i = 0; i < ws_n; i++) {
-		if (&ws_workers[i] == w) {
-			route_fanout(w, f);
-			continue;
-		}
-		it = xcalloc(1, sizeof *it);
-		it->i_kind = INBOX_FANOUT;
-		it->i_fanout = *f;
-		if (f->f_keylen > 0 || f->f_key != NULL) {
-			it->i_key = xstrndup(f->f_key, f->f_keylen);
-			it->i_keylen = f->f_keylen;
-			it->i_fanout.f_key = it->i_key;
-		}
-		if (f->f_msg != NULL)
-			ws_outmsg_ref(f->f_msg);
-		ws_post(&ws_workers[i], it);
-	}
-}
-
-/*
- * From the admin listener: carry it out as a backend's command would,
- * and forward it to the other nodes of a cluster. Main thread.
- */
-void
-ws_apply_admin(const struct wscmd *c)
-{
-	route_apply(NULL, c, 0);
-}
-
-/* From another node: carry it out here only. Main thread. */
-void
-ws_apply_remote(const struct wscmd *c)
-{
-	route_apply(NULL, c, 1);
-}
-
-/*
- * A socket of a node that was lost: its close event goes to the backend
- * once, on the first worker's link. Main thread.
- */
-void
-ws_node_lost(const char *id, const char *ctxtext)
-{
-	struct inbox_item	*it;
-
-	if (ws_n == 0 || strlen(id) != WSG_ID_LEN)
-		return;
-	it = ws_item(INBOX_NODE_LOST, id, 1);
-	it->i_key = xstrdup(ctxtext);
-	ws_post(&ws_workers[0], it);
-}
-
-static void
-ws_emit_node_lost(struct worker *w, const struct inbox_item *it)
-{
-	json_t		*ctx, *ev;
-	json_error_t	 err;
-
-	if ((ctx = json_loads(it->i_key, 0, &err)) == NULL ||
-	    !json_is_object(ctx)) {
-		json_decref(ctx);
-		ctx = json_object();
-	}
-	ev = json_pack("{s:s, s:s#, s:i, s:s, s:o}", "type", "close",
-	    "socketId", it->i_id, (int)WSG_ID_LEN, "code", WSG_CLOSE_ABNORMAL,
-	    "reason", WSG_NODE_LOST_REASON, "context", ctx);
-	if (ev == NULL)
-		fatalx("%s: cannot build a close event", __func__);
-	backend_emit(w, BACKEND_EV_CLOSE, ev);
-	json_decref(ev);
-}
-
-/*
  * A question from the admin listener on the main thread. The asker and
  * every worker asked hold a reference; each worker adds its answer, and
  * the last to answer calls q_done, which wakes the asker's loop. The
@@ -1429,24 +1135,24 @@ ws_drain_inbox(struct worker *w)
 		case INBOX_SEND:
 			if (it->i_query != NULL)
 				ws_query_answer(it->i_query, NULL,
-				    ws_deliver_local(w, it->i_id,
+				    route_deliver_local(w, it->i_id,
 				    it->i_msg) == 0);
 			else
-				ws_backend_send(w, it->i_id, it->i_msg,
+				route_socket_send(w, it->i_id, it->i_msg,
 				    it->i_remote);
 			break;
 		case INBOX_CLOSE:
 			if (it->i_query != NULL)
 				ws_query_answer(it->i_query, NULL,
-				    ws_close_local(w, it->i_id, it->i_code,
+				    route_close_local(w, it->i_id, it->i_code,
 				    it->i_reason) == 0);
 			else
-				ws_backend_close(w, it->i_id, it->i_code,
+				route_socket_close(w, it->i_id, it->i_code,
 				    it->i_reason, it->i_remote);
 			break;
 		case INBOX_SUBSCRIBE:
 		case INBOX_UNSUBSCRIBE:
-			ws_backend_subscribe(w, it->i_id, it->i_key,
+			route_socket_subscribe(w, it->i_id, it->i_key,
 			    it->i_keylen, it->i_kind == INBOX_SUBSCRIBE,
 			    it->i_remote);
 			break;
@@ -1455,7 +1161,7 @@ ws_drain_inbox(struct worker *w)
 			ws_outmsg_unref(it->i_fanout.f_msg);
 			break;
 		case INBOX_NODE_LOST:
-			ws_emit_node_lost(w, it);
+			route_emit_node_lost(w, it);
 			break;
 		case INBOX_LIST:
 			ws_query_answer(it->i_query, ws_list(w,

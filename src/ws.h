@@ -252,13 +252,7 @@ struct worker {
 /* ws.c */
 struct worker	*ws_owner(const char *, size_t);
 void		 ws_post(struct worker *, struct inbox_item *);
-void		 ws_deliver(struct worker *, const char *, size_t,
-		     struct outmsg *, int);
-void		 ws_close_by_id(struct worker *, const char *, size_t, int,
-		     const char *, int);
-void		 ws_subscribe_by_id(struct worker *, const char *, size_t,
-		     const char *, size_t, int, int);
-void		 ws_fanout(struct worker *, const struct fanout *);
+struct worker	*ws_worker(int);
 void		 ws_close_session(struct session *, int, const char *);
 struct outmsg	*ws_outmsg_new(const void *, size_t, int);
 void		 ws_outmsg_setlen(struct outmsg *, size_t);
@@ -286,6 +280,26 @@ enum route_result route_subscribe(struct session *, const char *, size_t);
 enum route_result route_unsubscribe(struct session *, const char *, size_t);
 void		 route_fanout(struct worker *, const struct fanout *);
 void		 route_apply(struct worker *, const struct wscmd *, int);
+void		 route_send(struct worker *, const char *, size_t,
+		     struct outmsg *, int);
+void		 route_close_id(struct worker *, const char *, size_t, int,
+		     const char *, int);
+void		 route_subscribe_id(struct worker *, const char *, size_t,
+		     const char *, size_t, int, int);
+void		 route_fanout_all(struct worker *, const struct fanout *);
+/* For the inbox of the socket's worker, in ws.c. */
+int		 route_deliver_local(struct worker *, const char *,
+		     struct outmsg *);
+int		 route_close_local(struct worker *, const char *, int,
+		     const char *);
+void		 route_socket_send(struct worker *, const char *,
+		     struct outmsg *, int);
+void		 route_socket_close(struct worker *, const char *, int,
+		     const char *, int);
+void		 route_socket_subscribe(struct worker *, const char *,
+		     const char *, size_t, int, int);
+void		 route_emit_node_lost(struct worker *,
+		     const struct inbox_item *);
 
 /* backend.c */
 void		 backend_init(struct worker *);

@@ -632,13 +632,14 @@ struct wscmd {
 	const char	*c_reason;	/* NUL-terminated, "" if none */
 };
 #define WSG_NODE_LOST_REASON	"node-lost"
+/* route.c, on the main thread */
 /* From another node: carry it out here, forward nothing, report nothing. */
-void		 ws_apply_remote(const struct wscmd *);
+void		 route_apply_remote(const struct wscmd *);
 /* From the admin listener, main thread: as a backend's, to every node. */
-void		 ws_apply_admin(const struct wscmd *);
+void		 route_apply_admin(const struct wscmd *);
 /* A socket of a lost node: a close event (1006, "node-lost") to the
  * backend, on one worker's link; ctx is the context's JSON text. */
-void		 ws_node_lost(const char *, const char *);
+void		 route_node_lost(const char *, const char *);
 
 /* cmsg.c: the messages between nodes */
 #define CMSG_VERSION	1
