@@ -389,8 +389,18 @@ static void
 front_handoff(struct front_conn *c, struct worker *w, const char *id,
     json_t *ctx, char *head, size_t headlen, int deflate)
 {
+	int	 on = 1;
+
 	log_debug("front: %s: upgrade, session %s", c->fc_peer, id);
 	METRICS_INC(&metrics_front, conns_upgraded);
+	/*
+	 * Workers write whole batches of frames at once, so Nagle's
+	 * algorithm has nothing to gather; it would only hold a message
+	 * written while an earlier one waits for its ACK, which a client
+	 * may delay by 40 ms. libwebsockets sets this only on sockets it
+	 * accepts itself.
+	 */
+	setsockopt(c->fc_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 	/* The session takes over the socket and the count of its address. */
 	ws_handoff(w, c->fc_fd, head, headlen, ctx, id, c->fc_peer,
 	    deflate, c->fc_accepted);

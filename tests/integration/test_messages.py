@@ -2,11 +2,16 @@
 """Messages both ways, ordering, limits and close codes, for both framings."""
 
 import base64
+import ctypes
 import json
+import os
 import re
+import socket
 
 import harness
 from harness import RawWebSocket, OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE, OP_PING, OP_PONG
+
+SYS_PIDFD_GETFD = 438   # x86_64 and aarch64 alike
 
 
 class MessageTests:
@@ -255,6 +260,57 @@ class MessageTests:
         a.recv_until_closed()
         b.send("b lives")
         self.assertEqual(b.recv(), "b lives")
+
+
+def peer_socket(pid, port, client_port):
+    """A duplicate of the daemon's socket for the client at client_port.
+
+    pidfd_getfd(2) copies another process's descriptor, so the test can
+    read the options the daemon set on it. Found through /proc/net/tcp
+    (the inode of the server end) and /proc/PID/fd.
+    """
+    want = ":%04X" % port, ":%04X" % client_port
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[1].endswith(want[0]) and parts[2].endswith(want[1]):
+                inode = parts[9]
+    if inode is None:
+        raise AssertionError("no server socket for client port %d" % client_port)
+    fd_dir = "/proc/%d/fd" % pid
+    for name in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, name)) == "socket:[%s]" % inode:
+                break
+        except OSError:
+            continue
+    else:
+        raise AssertionError("the daemon holds no socket:[%s]" % inode)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    finally:
+        os.close(pidfd)
+    return socket.socket(fileno=fd)
+
+
+class SocketOptions(harness.GatewayTest):
+    def test_client_sockets_have_nodelay(self):
+        """Nagle's algorithm would hold a message behind an unacked one."""
+        gw = self.gateway()
+        be = self.backend(gw, echo=True)
+        raw = RawWebSocket(gw.port)
+        self.addCleanup(raw.close)
+        be.wait_open()
+        s = peer_socket(gw.proc.pid, gw.port, raw.sock.getsockname()[1])
+        try:
+            self.assertEqual(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
+        finally:
+            s.close()
 
 
 class LengthPrefixed(MessageTests, harness.GatewayTest):
