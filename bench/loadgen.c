@@ -16,6 +16,11 @@
  *   connect  C slots repeatedly connect, upgrade, close; reports
  *            handshakes per second and handshake latency.
  *   hold     open N idle connections, report, hold them, close them.
+ *   fanout   open N idle connections, report, then time every message
+ *            the server sends to all of them ("!<sent ns> <seq> ..."
+ *            from the benchmark backend's broadcasts): per broadcast,
+ *            how many connections got it and when the first and the last
+ *            did, on the same monotonic clock as the sender's stamp.
  *
  * Results are one JSON object on stdout; diagnostics go to stderr.  The
  * exit status is 0 if no error was counted and 1 otherwise.
@@ -82,6 +87,8 @@
 #define LG_TICK_MS		100	/* Deadline scans. */
 #define LG_FAST_TICK_MS		10	/* Deadline scans while closing. */
 #define LG_MAX_ERRLINES		20	/* Error messages printed in full. */
+#define LG_MAX_EXPECT		64	/* fanout --expect: one bit each. */
+#define LG_FANOUT_BUF		1024	/* Input buffer of a fanout one. */
 
 #define LG_HIST_SUB_BITS	7	/* 128 linear steps per power of two. */
 #define LG_HIST_MAX_BITS	40	/* Latencies up to 2^40 us. */
@@ -105,7 +112,8 @@
 enum lg_mode {
 	MODE_ECHO,
 	MODE_CONNECT,
-	MODE_HOLD
+	MODE_HOLD,
+	MODE_FANOUT
 };
 
 /* Error counters, each with the name shown in the summary. */
@@ -184,6 +192,17 @@ struct conn {
 	uint64_t	 c_sendseq;
 	uint64_t	 c_recvseq;
 	uint32_t	 c_inflight;
+
+	uint64_t	 c_fanseen;	/* fanout: bit k, broadcast k came. */
+	uint32_t	 c_fancount;
+};
+
+/* fanout: one broadcast as this thread saw it. */
+struct fanstat {
+	uint64_t	 f_count;	/* Connections that got it. */
+	uint64_t	 f_sent;	/* The sender's stamp, ns. */
+	uint64_t	 f_first;	/* First and last receipt, ns. */
+	uint64_t	 f_last;
 };
 
 /*
@@ -221,6 +240,10 @@ struct worker {
 	uint64_t	 w_messages;	/* Verified echoes in the window. */
 	uint64_t	 w_handshakes;	/* Upgrades completed in the window. */
 	struct hist	 w_hist;
+
+	uint64_t	 w_fanframes;	/* fanout: broadcasts received, */
+	uint64_t	 w_skipped;	/* echo: --skip messages ignored. */
+	struct fanstat	 w_fan[LG_MAX_EXPECT];
 };
 
 struct lg_opts {
@@ -239,6 +262,8 @@ struct lg_opts {
 	double		 o_ramp;
 	double		 o_hold;
 	int		 o_threads;
+	uint32_t	 o_expect;	/* fanout: broadcasts to wait for. */
+	const char	*o_skip;	/* echo: prefix of messages to ignore. */
 };
 
 static struct lg_opts		 opt = {
@@ -253,6 +278,7 @@ static struct lg_opts		 opt = {
 	.o_window = 1,
 	.o_size = 64,
 	.o_threads = 1,
+	.o_expect = 1,
 };
 
 /* Set up before the threads start, read-only afterwards. */
@@ -266,6 +292,7 @@ static unsigned char		*lg_pattern;	/* Payload filler. */
 static size_t			 lg_in_open;	/* Buffer sizes once open. */
 static size_t			 lg_out_open;
 static struct timespec		 lg_epoch;
+static uint64_t			 lg_epoch_ns;	/* lg_epoch in ns. */
 
 /* Shared between threads. */
 static volatile sig_atomic_t	 lg_signalled;
@@ -277,6 +304,7 @@ static atomic_uint_least64_t	 lg_open_sum;
 static atomic_uint_least64_t	 lg_err_sum;
 static atomic_int		 lg_printed;
 static atomic_int		 lg_errlines;
+static atomic_uint_least64_t	 lg_fan_done;	/* fanout: conns complete. */
 
 static uint64_t	lg_now(void);
 static void	lg_errorf(struct conn *, const char *, ...)
@@ -897,12 +925,97 @@ conn_echo(struct conn *c, int op, const unsigned char *p, size_t len)
 	}
 }
 
+/* Read decimal digits up to a blank or the end; -1 if there are none. */
+static int
+lg_decimal(const unsigned char **pp, const unsigned char *end, uint64_t *v)
+{
+	const unsigned char	*p = *pp;
+	uint64_t		 r = 0;
+
+	if (p == end || *p < '0' || *p > '9')
+		return (-1);
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (r > (UINT64_MAX - 9) / 10)
+			return (-1);
+		r = r * 10 + (uint64_t)(*p - '0');
+	}
+	if (p < end && *p != ' ')
+		return (-1);
+	*pp = p < end ? p + 1 : p;
+	*v = r;
+	return (0);
+}
+
+/*
+ * fanout: one broadcast, "!<sent ns> <seq>" then anything.  The receipt
+ * time is taken here, as the frame is parsed, on CLOCK_MONOTONIC like the
+ * sender's stamp.  Each connection must see each seq below --expect once.
+ */
+static void
+conn_fanout(struct conn *c, int op, const unsigned char *p, size_t len)
+{
+	struct worker		*w = c->c_w;
+	struct fanstat		*f;
+	const unsigned char	*q = p + 1, *end = p + len;
+	uint64_t		 now, sent, seq, done;
+
+	now = lg_epoch_ns + lg_now();
+	if (op != WS_OP_TEXT || len < 1 || p[0] != '!' ||
+	    lg_decimal(&q, end, &sent) == -1 ||
+	    lg_decimal(&q, end, &seq) == -1) {
+		w->w_errors[ERR_VERIFY]++;
+		lg_errorf(c, "not a broadcast: %zu bytes \"%.*s\"", len,
+		    len > 40 ? 40 : (int)len, (const char *)p);
+		return;
+	}
+	if (seq >= opt.o_expect) {
+		w->w_errors[ERR_VERIFY]++;
+		lg_errorf(c, "broadcast %" PRIu64 " but --expect is %" PRIu32,
+		    seq, opt.o_expect);
+		return;
+	}
+	if (c->c_fanseen & (1ULL << seq)) {
+		w->w_errors[ERR_VERIFY]++;
+		lg_errorf(c, "broadcast %" PRIu64 " received twice", seq);
+		return;
+	}
+	c->c_fanseen |= 1ULL << seq;
+	w->w_fanframes++;
+	f = &w->w_fan[seq];
+	if (f->f_count++ == 0) {
+		f->f_sent = sent;
+		f->f_first = now;
+	}
+	f->f_last = now;
+	if (++c->c_fancount != opt.o_expect)
+		return;
+	done = (uint64_t)atomic_fetch_add(&lg_fan_done, 1) + 1;
+	if (done == atomic_load(&lg_open_sum)) {
+		fprintf(stderr, "DONE\n");
+		fflush(stderr);
+	}
+}
+
 /* A whole data message arrived. */
 static void
 conn_message(struct conn *c, int op, const unsigned char *p, size_t len)
 {
-	if (opt.o_mode != MODE_ECHO || c->c_state != CONN_OPEN)
+	size_t	n;
+
+	if (c->c_state != CONN_OPEN)
 		return;		/* Nothing to check; late echoes are dropped. */
+	if (opt.o_mode == MODE_FANOUT) {
+		conn_fanout(c, op, p, len);
+		return;
+	}
+	if (opt.o_mode != MODE_ECHO)
+		return;
+	/* Messages that all sockets get, such as broadcasts, are no echo. */
+	if (opt.o_skip != NULL && (n = strlen(opt.o_skip)) <= len &&
+	    memcmp(p, opt.o_skip, n) == 0) {
+		c->c_w->w_skipped++;
+		return;
+	}
 	conn_echo(c, op, p, len);
 }
 
@@ -1524,6 +1637,15 @@ worker_open(struct worker *w, uint64_t now)
 		fprintf(stderr, "READY\n");
 		fflush(stderr);
 	}
+	if (opt.o_mode == MODE_FANOUT) {
+		/* The full result comes at the end. */
+		printf("{\"mode\":\"fanout\",\"ready\":true,\"open\":%"
+		    PRIu64 ",\"errors\":%" PRIu64 "}\n", open,
+		    (uint64_t)atomic_load(&lg_err_sum));
+		fflush(stdout);
+		fprintf(stderr, "READY\n");
+		fflush(stderr);
+	}
 	if (open == 0) {
 		lg_errorf(NULL, "no connection could be opened");
 		atomic_store(&lg_stop, 1);
@@ -1624,6 +1746,7 @@ worker_should_stop(uint64_t now, uint64_t start)
 		    NS_PER_S);
 		return (now >= end);
 	case MODE_HOLD:
+	case MODE_FANOUT:
 		return (opt.o_hold > 0 &&
 		    now >= start + (uint64_t)(opt.o_hold * NS_PER_S));
 	}
@@ -1726,7 +1849,8 @@ worker_main(void *arg)
 				    (uint64_t)opt.o_threads + (uint64_t)w->w_idx);
 			}
 		}
-		if (!w->w_closing && start != 0 && opt.o_mode != MODE_HOLD) {
+		if (!w->w_closing && start != 0 && (opt.o_mode == MODE_ECHO ||
+		    opt.o_mode == MODE_CONNECT)) {
 			end = start + (uint64_t)((opt.o_warmup +
 			    opt.o_duration) * NS_PER_S);
 			if (lg_ms_until(now, end) < timeout)
@@ -1781,20 +1905,23 @@ static __attribute__((noreturn)) void
 lg_usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-"usage: %s --mode echo|connect|hold [options]\n"
+"usage: %s --mode echo|connect|hold|fanout [options]\n"
 "  --host ADDR          server address (127.0.0.1)\n"
 "  --port PORT          server port (8080)\n"
 "  --path PATH          upgrade path (/ws)\n"
 "  --token TOKEN        Cookie: X-Token value (loadgen)\n"
 "  --src A[,A...]       bind client sockets to these addresses, round-robin\n"
-"  --conns N            connections (echo, hold) or parallel slots (connect)\n"
+"  --conns N            connections (echo, hold, fanout) or parallel slots (connect)\n"
 "  --duration SECONDS   measured time (10), after --warmup SECONDS (1)\n"
 "  --threads N          event loops, connections shared among them (1)\n"
 "  --ramp R             open at most R connections per second\n"
 " echo:   --window W (1) --size BYTES (64, at least %d) [--binary]\n"
 "         [--rate MSGS_PER_S]   paced sends instead of a closed loop\n"
-" hold:   --hold SECONDS        hold time; default until SIGTERM or SIGINT\n",
-	    LG_NAME, LG_MIN_SIZE);
+"         [--skip PREFIX]       ignore messages that start with PREFIX\n"
+" hold:   --hold SECONDS        hold time; default until SIGTERM or SIGINT\n"
+" fanout: --expect K (1..%d)    broadcasts \"!<ns> <seq> ...\", seq < K, to time;\n"
+"         DONE on stderr once every connection got all K; --hold as hold\n",
+	    LG_NAME, LG_MIN_SIZE, LG_MAX_EXPECT);
 	exit(status);
 }
 
@@ -1915,12 +2042,55 @@ lg_make_pattern(void)
 	}
 }
 
+/*
+ * fanout: the connections open at the stop, the broadcasts received, the
+ * connections that got all --expect of them, and per broadcast the
+ * sender's stamp and the first and last receipt (0 when none came).
+ */
+static void
+lg_print_fanout(struct worker *ws, uint64_t open, uint64_t errors)
+{
+	struct fanstat	 f;
+	uint64_t	 frames = 0;
+	uint32_t	 k;
+	int		 t;
+
+	for (t = 0; t < opt.o_threads; t++)
+		frames += ws[t].w_fanframes;
+	printf("{\"mode\":\"fanout\",\"conns\":%zu,\"open\":%" PRIu64
+	    ",\"expect\":%" PRIu32 ",\"frames\":%" PRIu64 ",\"complete\":%"
+	    PRIu64 ",\"errors\":%" PRIu64 ",\"broadcasts\":[", opt.o_conns,
+	    open, opt.o_expect, frames, (uint64_t)atomic_load(&lg_fan_done),
+	    errors);
+	for (k = 0; k < opt.o_expect; k++) {
+		memset(&f, 0, sizeof f);
+		for (t = 0; t < opt.o_threads; t++) {
+			const struct fanstat	*g = &ws[t].w_fan[k];
+
+			if (g->f_count == 0)
+				continue;
+			if (f.f_count == 0 || g->f_first < f.f_first)
+				f.f_first = g->f_first;
+			if (g->f_last > f.f_last)
+				f.f_last = g->f_last;
+			f.f_sent = g->f_sent;
+			f.f_count += g->f_count;
+		}
+		printf("%s{\"seq\":%" PRIu32 ",\"received\":%" PRIu64
+		    ",\"sent_ns\":%" PRIu64 ",\"first_ns\":%" PRIu64
+		    ",\"last_ns\":%" PRIu64 "}", k == 0 ? "" : ",", k,
+		    f.f_count, f.f_sent, f.f_first, f.f_last);
+	}
+	printf("]}\n");
+}
+
 static void
 lg_print_result(struct worker *ws)
 {
 	struct hist	*h;
 	uint64_t	 errors[ERR__COUNT], total = 0, messages = 0;
 	uint64_t	 handshakes = 0, start, tstop, warm, end, open = 0;
+	uint64_t	 skipped = 0;
 	double		 seconds;
 	int		 i, t, first = 1;
 
@@ -1956,6 +2126,11 @@ lg_print_result(struct worker *ws)
 		    seconds > 0 ? (double)messages / seconds : 0.0);
 		if (opt.o_rate > 0)
 			printf("\"target_rate\":%.1f,", opt.o_rate);
+		if (opt.o_skip != NULL) {
+			for (t = 0; t < opt.o_threads; t++)
+				skipped += ws[t].w_skipped;
+			printf("\"skipped\":%" PRIu64 ",", skipped);
+		}
 		printf("\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
 		    ",\"max_us\":%" PRIu64 ",\"errors\":%" PRIu64 "}\n",
 		    hist_percentile(h, 50), hist_percentile(h, 99), h->h_max,
@@ -1974,6 +2149,9 @@ lg_print_result(struct worker *ws)
 		if (!atomic_exchange(&lg_printed, 1))
 			printf("{\"mode\":\"hold\",\"open\":%" PRIu64
 			    ",\"errors\":%" PRIu64 "}\n", open, total);
+		break;
+	case MODE_FANOUT:
+		lg_print_fanout(ws, open, total);
 		break;
 	}
 	fflush(stdout);
@@ -2012,6 +2190,8 @@ main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "warmup", required_argument, NULL, 'W' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "expect", required_argument, NULL, 'e' },
+		{ "skip", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -2022,6 +2202,8 @@ main(int argc, char **argv)
 	int			 ch, t;
 
 	clock_gettime(CLOCK_MONOTONIC, &lg_epoch);
+	lg_epoch_ns = (uint64_t)lg_epoch.tv_sec * NS_PER_S +
+	    (uint64_t)lg_epoch.tv_nsec;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'm':
@@ -2031,6 +2213,8 @@ main(int argc, char **argv)
 				opt.o_mode = MODE_CONNECT;
 			else if (strcmp(optarg, "hold") == 0)
 				opt.o_mode = MODE_HOLD;
+			else if (strcmp(optarg, "fanout") == 0)
+				opt.o_mode = MODE_FANOUT;
 			else
 				lg_fatalx("--mode: unknown mode \"%s\"", optarg);
 			break;
@@ -2084,6 +2268,15 @@ main(int argc, char **argv)
 			opt.o_threads = (int)lg_number("threads", optarg, 1,
 			    LG_MAX_THREADS);
 			break;
+		case 'e':
+			opt.o_expect = (uint32_t)lg_number("expect", optarg, 1,
+			    LG_MAX_EXPECT);
+			break;
+		case 'K':
+			if (*optarg == '\0')
+				lg_fatalx("--skip: empty prefix");
+			opt.o_skip = optarg;
+			break;
 		case 'h':
 			lg_usage(0);
 		default:
@@ -2120,7 +2313,8 @@ main(int argc, char **argv)
 			lg_out_open = LG_OUT_MIN;
 		lg_out_open += LG_FRAME_HDR + opt.o_size + LG_CTL_ROOM;
 	} else {
-		lg_in_open = LG_IDLE_BUF;
+		lg_in_open = opt.o_mode == MODE_FANOUT ? LG_FANOUT_BUF :
+		    LG_IDLE_BUF;
 		lg_out_open = LG_CTL_ROOM;
 	}
 
