@@ -9,6 +9,12 @@
  * ignored. JSON is parsed with json_loadb() and built with json_pack() and
  * json_dumpb(), as a backend written with any JSON library would do.
  *
+ * A text message "!broadcast REST" is not echoed: it is answered by a
+ * "broadcast" command to every client whose data is "!NS REST", NS being
+ * CLOCK_MONOTONIC in nanoseconds when the command is built, so that a
+ * client on this machine can tell how long the fan-out took (wsg-loadgen
+ * --mode fanout). The benchmark's peer gateways get the same command.
+ *
  * Each readable event reads one large chunk; the answers to all the whole
  * frames in it are appended to the connection's output buffer, and each
  * connection with output gets one write at the end of the loop iteration.
@@ -42,6 +48,8 @@
 #define EB_MAX_EVENTS	64
 #define EB_PREFIX	4
 #define EB_SELFTEST_BATCH 1024		/* frames per in-memory "read" */
+#define EB_TRIGGER	"!broadcast "	/* a message that asks for one */
+#define EB_MAX_TRIGGER	4096		/* longest REST of a trigger */
 
 enum eb_framing {
 	EB_LENGTH_PREFIXED,
@@ -71,6 +79,7 @@ TAILQ_HEAD(eb_conns, eb_conn);
 
 struct eb_stats {
 	unsigned long long	 s_messages;	/* answered */
+	unsigned long long	 s_broadcasts;	/* sent on a trigger */
 	unsigned long long	 s_other;	/* hello, open, close, others */
 	unsigned long long	 s_errors;	/* frames we could not use */
 	unsigned long long	 s_conns;	/* gateway connections */
@@ -205,7 +214,32 @@ eb_error(const char *what, const char *frame, size_t len)
 	eb_log("bad frame (%s): %s%s", what, esc, len > i ? "..." : "");
 }
 
-/* Answer one frame: a "message" event becomes a "send" command. */
+/*
+ * The broadcast asked for by a trigger; rest is what follows EB_TRIGGER.
+ * Return the command, or NULL if rest is too long.
+ */
+static json_t *
+eb_broadcast(const char *rest, size_t len)
+{
+	struct timespec	ts;
+	char		buf[32 + EB_MAX_TRIGGER];
+	int		n;
+
+	if (len > EB_MAX_TRIGGER)
+		return (NULL);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	n = snprintf(buf, sizeof buf, "!%llu ",
+	    (unsigned long long)ts.tv_sec * 1000000000ULL +
+	    (unsigned long long)ts.tv_nsec);
+	memcpy(buf + n, rest, len);
+	return (json_pack("{s:s, s:s%}", "type", "broadcast", "data", buf,
+	    (size_t)n + len));
+}
+
+/*
+ * Answer one frame: a "message" event becomes a "send" command, or a
+ * "broadcast" one if it is a trigger.
+ */
 static void
 eb_frame(const char *frame, size_t len, struct eb_buf *out)
 {
@@ -239,6 +273,24 @@ eb_frame(const char *frame, size_t len, struct eb_buf *out)
 	}
 
 	/* "O" takes a new reference: data is shared, not copied. */
+	if (!json_is_true(bin) && json_string_length(data) >=
+	    sizeof EB_TRIGGER - 1 && memcmp(json_string_value(data),
+	    EB_TRIGGER, sizeof EB_TRIGGER - 1) == 0) {
+		cmd = eb_broadcast(json_string_value(data) +
+		    sizeof EB_TRIGGER - 1, json_string_length(data) -
+		    (sizeof EB_TRIGGER - 1));
+		json_decref(ev);
+		if (cmd == NULL) {
+			eb_error("trigger too long", frame, len);
+			return;
+		}
+		if (eb_encode(cmd, 128 + len, out) == 0)
+			eb_stats.s_broadcasts++;
+		else
+			eb_error("broadcast not encodable", frame, len);
+		json_decref(cmd);
+		return;
+	}
 	if (json_is_true(bin)) {
 		cmd = json_pack("{s:s, s:O, s:O, s:b}", "type", "send",
 		    "socketId", id, "data", data, "binary", 1);
@@ -578,9 +630,10 @@ eb_serve(const char *path)
 	close(sfd);
 	close(eb_epfd);
 	unlink(path);
-	eb_log("stopped: %llu messages answered, %llu other events, "
-	    "%llu bad frames, %llu gateway connections", eb_stats.s_messages,
-	    eb_stats.s_other, eb_stats.s_errors, eb_stats.s_conns);
+	eb_log("stopped: %llu messages answered, %llu broadcasts, "
+	    "%llu other events, %llu bad frames, %llu gateway connections",
+	    eb_stats.s_messages, eb_stats.s_broadcasts, eb_stats.s_other,
+	    eb_stats.s_errors, eb_stats.s_conns);
 }
 
 static double
