@@ -5,7 +5,11 @@
 // userId: header X-User-Id}, null when missing) and relays open / message /
 // close events over ONE Unix-socket connection to a backend speaking
 // wsgate-protocol(7) with length-prefixed framing; "send" and "close"
-// commands from the backend are delivered to the socket they name.
+// commands from the backend are delivered to the socket they name,
+// "subscribe" and "unsubscribe" change its topics, and "publish" and
+// "broadcast" go out through Bun's own fan-out, server.publish(): every
+// socket is subscribed to the topic ALL_TOPIC when it opens, so a
+// broadcast is a publish to it.
 //
 // Usage: bun bun-gateway.js [--port P] [--socket PATH] [--host ADDR] [--path /ws]
 //        (or the environment variables PORT, SOCK, HOST, WS_PATH)
@@ -28,6 +32,7 @@ const MAX_MESSAGE_BYTES = 1 << 20;       // limits.max_message_bytes
 const MAX_SEND_QUEUE_BYTES = 1 << 20;    // limits.max_send_queue_bytes, policy "close"
 const MAX_FRAME_BYTES = 16 << 20;        // backend.max_frame_bytes
 const RECONNECT_MS = 100;
+const ALL_TOPIC = "\u0000all";          // no backend topic holds U+0000
 const INSTANCE = hostname();
 const EPOCH = Date.now();
 
@@ -168,7 +173,25 @@ function command(text) {
     errors++;
     return;
   }
-  if (c === null || typeof c !== "object" || typeof c.socketId !== "string") {
+  if (c === null || typeof c !== "object") {
+    errors++;
+    return;
+  }
+  if (c.type === "broadcast" || c.type === "publish") {
+    const topic = c.type === "broadcast" ? ALL_TOPIC : c.topic;
+    if (typeof c.data !== "string" || typeof topic !== "string" || topic.length === 0 ||
+        (c.exclude !== undefined && typeof c.exclude !== "string")) {
+      errors++;
+      return;
+    }
+    // Bun frames the message once for all the subscribers.
+    const data = c.binary === true ? Buffer.from(c.data, "base64") : c.data;
+    const ex = c.exclude === undefined ? undefined : sockets.get(c.exclude);
+    if (ex !== undefined) ex.publish(topic, data);    // all but ex
+    else server.publish(topic, data);
+    return;
+  }
+  if (typeof c.socketId !== "string") {
     errors++;
     return;
   }
@@ -191,6 +214,13 @@ function command(text) {
     }
     sockets.delete(c.socketId);    // later sends for it are discarded
     ws.close(code, reason);
+  } else if (c.type === "subscribe" || c.type === "unsubscribe") {
+    if (typeof c.topic !== "string" || c.topic.length === 0 || c.topic.includes("\u0000")) {
+      errors++;
+      return;
+    }
+    if (c.type === "subscribe") ws.subscribe(c.topic);
+    else ws.unsubscribe(c.topic);
   } else {
     errors++;
   }
@@ -248,8 +278,10 @@ const server = Bun.serve({
     idleTimeout: 60,
     sendPings: true,
     perMessageDeflate: false,
+    publishToSelf: false,
     open(ws) {
       sockets.set(ws.data.id, ws);
+      ws.subscribe(ALL_TOPIC);
       enqueue(openEvent(ws.data));
     },
     message(ws, message) {
