@@ -24,6 +24,13 @@ the rounds (--rounds, default 3):
     127.0.0.x addresses, each on a freshly started target;
   - the target's own CPU time per operation (utime + stime from
     /proc/PID/stat over the measured window, divided by the operations);
+  - fan-out (wsgated and bun only): with 10,000 idle connections held by
+    wsg-loadgen --mode fanout, the backend broadcasts 10 messages of 64 B,
+    300 ms apart, on a trigger; per broadcast, the time from the backend's
+    send to the first and to the last of the 10,000 sockets receiving it,
+    that every socket got every broadcast once, the round trip p50/p99 of
+    an echo at 1,000 msgs/s over 10 other connections meanwhile (and
+    without broadcasts), and the target's CPU time per broadcast;
   - each wsgated figure as a ratio to Bun's.
 Raw results go to BUILDDIR/results.json (--output), logs to BUILDDIR/logs/.
 
@@ -64,6 +71,12 @@ SRC_ADDRS = ",".join("127.0.0.%d" % i for i in range(2, 10))
 HOLD_SRC_BASE = 20
 HOLD_PER_PROCESS = 5000         # connections per hold process
 HOLD_RAMP = 5000                # connections/s per hold process
+# fanout: its idle connections come from 127.0.0.(FANOUT_SRC_BASE + i).
+FANOUT_TARGETS = ("wsgated", "bun")
+FANOUT_SRC_BASE = 40
+FANOUT_ECHO_CONNS = 10          # the other sockets, whose latency is measured
+FANOUT_ECHO_RATE = 1000         # their msgs/s
+FANOUT_TRIGGER = "!broadcast "  # bench/echo_backend.c: broadcast on this
 
 
 def log(msg):
@@ -146,6 +159,24 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_ns(pid):
+    """Time on CPU of all the threads of a process, in ns (schedstat, finer
+    than the clock ticks of /proc/PID/stat), or None."""
+    total, seen = 0, False
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+                seen = True
+        except (OSError, ValueError, IndexError):
+            pass
+    return total if seen else None
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -195,35 +226,57 @@ def last_json(text):
 # ---------------------------------------------------------------------------
 # A minimal WebSocket client, to check that a target echoes before measuring.
 
-def ws_probe(port, timeout=2.0, token="probe"):
-    """Upgrade, send one masked text message, expect it back. True if so."""
+def ws_open(port, timeout=2.0, token="probe"):
+    """Connect and upgrade; return (socket, bytes after the head) or None."""
     key = base64.b64encode(os.urandom(16)).decode()
     want = base64.b64encode(hashlib.sha1(
         (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.settimeout(timeout)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                   "Sec-WebSocket-Version: 13\r\nCookie: X-Token=%s\r\n"
+                   "X-User-Id: probe\r\n\r\n" % (WS_PATH, port, key, token)).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                s.close()
+                return None
+            buf += chunk
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        if " 101 " not in lines[0] + " " or not any(
+                l.lower().startswith("sec-websocket-accept:") and
+                l.split(":", 1)[1].strip() == want for l in lines[1:]):
+            s.close()
+            return None
+        return s, buf
+    except OSError:
+        s.close()
+        raise
+
+
+def ws_send(s, payload, op=0x1):
+    """Send one masked frame (payload of at most 65535 bytes)."""
+    mask = os.urandom(4)
+    n = len(payload)
+    hdr = bytes([0x80 | op, 0x80 | n]) if n < 126 else \
+        bytes([0x80 | op, 0x80 | 126]) + struct.pack(">H", n)
+    s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+def ws_probe(port, timeout=2.0, token="probe"):
+    """Upgrade, send one masked text message, expect it back. True if so."""
     payload = b"bench-probe-" + os.urandom(4).hex().encode()
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                       "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                       "Sec-WebSocket-Version: 13\r\nCookie: X-Token=%s\r\n"
-                       "X-User-Id: probe\r\n\r\n" % (WS_PATH, port, key, token)).encode())
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return False
-                buf += chunk
-            head, _, buf = buf.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            if " 101 " not in lines[0] + " ":
-                return False
-            if not any(l.lower().startswith("sec-websocket-accept:") and
-                       l.split(":", 1)[1].strip() == want for l in lines[1:]):
-                return False
-            mask = os.urandom(4)
-            s.sendall(bytes([0x81, 0x80 | len(payload)]) + mask +
-                      bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        opened = ws_open(port, timeout, token)
+        if opened is None:
+            return False
+        s, buf = opened
+        with s:
+            ws_send(s, payload)
             while True:
                 while len(buf) < 2:
                     chunk = s.recv(4096)
@@ -250,9 +303,7 @@ def ws_probe(port, timeout=2.0, token="probe"):
                 data, buf = buf[hdr:hdr + n], buf[hdr + n:]
                 if op == 0x1:
                     ok = data == payload
-                    mask = os.urandom(4)
-                    s.sendall(bytes([0x88, 0x82]) + mask +
-                              bytes(b ^ mask[i % 4] for i, b in enumerate(b"\x03\xe8")))
+                    ws_send(s, b"\x03\xe8", 0x8)
                     return ok
                 if op == 0x8:
                     return False
@@ -555,7 +606,7 @@ def echo_tests():
 
 
 CONNECT_CONCURRENCY = 50
-TEST_GROUPS = ("echo", "latency", "connect", "hold")
+TEST_GROUPS = ("echo", "latency", "connect", "hold", "fanout")
 
 
 def test_group(name):
@@ -709,6 +760,172 @@ class Runner:
             rec["backend_kib_per_conn"] = (after_b - before_b) / opened
         return rec
 
+    def start_marked(self, argv, logdir, tag):
+        """Start argv with stdout and stderr in files; (proc, out, err)."""
+        outp = os.path.join(logdir, "%s.out" % tag)
+        errp = os.path.join(logdir, "%s.err" % tag)
+        with open(outp, "wb") as out, open(errp, "wb") as err:
+            p = PROCS.start(argv, stdout=out, stderr=err)
+        return p, outp, errp
+
+    @staticmethod
+    def wait_marks(procs, mark, deadline):
+        """Wait until each of procs printed mark on stderr, exited, or the
+        deadline passed; return the indices of those that printed it."""
+        marked, gone = set(), set()
+        while len(marked) + len(gone) < len(procs) and time.monotonic() < deadline:
+            for i, (p, outp, errp) in enumerate(procs):
+                if i in marked or i in gone:
+                    continue
+                with open(errp, "rb") as f:
+                    if mark in f.read():
+                        marked.add(i)
+                        continue
+                if p.poll() is not None:
+                    gone.add(i)
+            time.sleep(0.02)
+        return marked
+
+    def fanout_echo_argv(self, port, seconds, warmup):
+        return self.loadgen_base(port) + [
+            "--mode", "echo", "--conns", str(FANOUT_ECHO_CONNS), "--window", "1",
+            "--size", "64", "--rate", str(FANOUT_ECHO_RATE), "--duration", "%.2f" % seconds,
+            "--warmup", "%.2f" % warmup, "--skip", "!", "--src", SRC_ADDRS]
+
+    def run_fanout(self, stack):
+        """Hold fanout_conns idle connections; ask the backend for
+        fanout_count broadcasts, fanout_interval apart, while an echo at a
+        fixed rate runs over a few other connections; the same echo before,
+        without broadcasts, is the baseline."""
+        a = self.args
+        n, k = a.fanout_conns, a.fanout_count
+        nproc = max(1, math.ceil(n / HOLD_PER_PROCESS))
+        counts = [n // nproc + (1 if i < n % nproc else 0) for i in range(nproc)]
+        logdir = stack.logdir
+        rec = {"conns": n, "broadcasts": k, "interval_s": a.fanout_interval,
+               "size": a.fanout_size, "processes": nproc}
+        errors = 0
+        procs = []
+        trigger = None
+        try:
+            for i, c in enumerate(counts):
+                argv = self.loadgen_base(stack.port) + [
+                    "--mode", "fanout", "--conns", str(c), "--ramp", str(HOLD_RAMP),
+                    "--expect", str(k), "--hold", "600",
+                    "--src", "127.0.0.%d" % (FANOUT_SRC_BASE + i)]
+                procs.append(self.start_marked(argv, logdir, "fanout-%d" % i))
+            ready = self.wait_marks(procs, b"READY", time.monotonic() + 30 +
+                                    max(counts) / HOLD_RAMP * 3)
+            if len(ready) < len(procs):
+                rec["error"] = "%d of %d fanout processes not ready in time" % (
+                    len(procs) - len(ready), len(procs))
+                return rec
+            opened = ws_open(stack.port, timeout=5.0)
+            if opened is None:
+                rec["error"] = "trigger connection refused"
+                return rec
+            trigger = opened[0]
+            trigger.setblocking(False)
+            time.sleep(a.settle)
+
+            # The baseline: the same echo, no broadcast.
+            span = k * a.fanout_interval + 0.5
+            warm = 0.5
+            argv = self.fanout_echo_argv(stack.port, span, warm)
+            base = self.start_marked(argv, logdir, "fanout-echo-base")
+            time.sleep(warm + 0.1)
+            c0, t0 = cpu_ns(stack.proc.pid), time.monotonic()
+            try:
+                base[0].wait(span + 30)
+            except subprocess.TimeoutExpired:
+                log("  fanout: baseline echo still running, stopping it")
+            c1, t1 = cpu_ns(stack.proc.pid), time.monotonic()
+            PROCS.stop(base[0], timeout=3)
+            with open(base[1]) as f:
+                rec["echo_base"] = last_json(f.read())
+            idle_ns_per_s = (c1 - c0) / (t1 - t0) if None not in (c0, c1) else None
+
+            # The broadcasts, while the same echo runs.
+            fan = self.start_marked(argv, logdir, "fanout-echo")
+            time.sleep(warm + 0.1)
+            ns_len = len(str(time.monotonic_ns()))
+            c0, t0 = cpu_ns(stack.proc.pid), time.monotonic()
+            for seq in range(k):
+                delay = t0 + seq * a.fanout_interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                # The broadcast is "!<ns> <seq> " and filler: fanout_size bytes.
+                rest = "%d " % seq
+                rest += "x" * max(0, a.fanout_size - (2 + ns_len + len(rest)))
+                try:
+                    while trigger.recv(65536):
+                        pass        # the broadcasts reach this socket too
+                except (BlockingIOError, InterruptedError):
+                    pass
+                trigger.setblocking(True)
+                ws_send(trigger, (FANOUT_TRIGGER + rest).encode())
+                trigger.setblocking(False)
+            done = self.wait_marks(procs, b"DONE", time.monotonic() + 30)
+            c1, t1 = cpu_ns(stack.proc.pid), time.monotonic()
+            rec["all_delivered"] = len(done) == len(procs)
+            if None not in (c0, c1, idle_ns_per_s):
+                rec["cpu_window_s"] = t1 - t0
+                # What the echo alone costs over the window is taken off.
+                rec["cpu_ms_per_bcast"] = max(0.0, (c1 - c0) - idle_ns_per_s *
+                                              (t1 - t0)) / k / 1e6
+            try:
+                fan[0].wait(max(1.0, t0 + span + 30 - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log("  fanout: echo still running, stopping it")
+            PROCS.stop(fan[0], timeout=3)
+            with open(fan[1]) as f:
+                rec["echo_fan"] = last_json(f.read())
+        finally:
+            if trigger is not None:
+                trigger.close()
+            for p, outp, errp in procs:
+                PROCS.stop(p, timeout=20)
+        # Merge what each fanout process saw of each broadcast.
+        results = []
+        for i, (p, outp, errp) in enumerate(procs):
+            with open(outp) as f:
+                j = last_json(f.read())
+            if not j or "broadcasts" not in j:
+                errors += counts[i]
+                j = None
+            results.append(j)
+        rec["fanout_results"] = results
+        got = [j for j in results if j]
+        rec["complete"] = sum(j["complete"] for j in got)
+        rec["deliveries"] = sum(j["frames"] for j in got)
+        errors += sum(j["errors"] for j in got)
+        last, first = [], []
+        for seq in range(k):
+            bs = [b for j in got for b in j["broadcasts"] if b["seq"] == seq and b["received"]]
+            if not bs:
+                continue
+            sent = bs[0]["sent_ns"]
+            last.append((max(b["last_ns"] for b in bs) - sent) / 1e6)
+            first.append((min(b["first_ns"] for b in bs) - sent) / 1e6)
+        rec["last_ms_each"] = last
+        if last:
+            rec["last_ms"] = statistics.median(last)
+            rec["last_ms_max"] = max(last)
+            rec["first_ms"] = statistics.median(first)
+        for key, res in (("base", rec.get("echo_base")), ("fan", rec.get("echo_fan"))):
+            if not res:
+                errors += 1
+                continue
+            errors += res.get("errors", 0)
+            for q in ("p50_us", "p99_us", "max_us", "rate"):
+                rec["lat_%s_%s" % (key, q)] = res.get(q)
+        # Every socket must get every broadcast exactly once.
+        missing = n * k - rec["deliveries"]
+        if missing:
+            rec["missing"] = missing
+        rec["errors"] = errors + max(0, missing) + (n - rec["complete"])
+        return rec
+
     def record(self, rnd, target, test, rec):
         rec.update({"round": rnd, "target": target, "test": test})
         self.results.append(rec)
@@ -720,6 +937,16 @@ class Runner:
                 bits.append("%s=%s" % (k, ("%.0f" % v) if isinstance(v, float) else v))
         if "cpu_us_per_op" in rec:
             bits.append("cpu=%.2fus/op" % rec["cpu_us_per_op"])
+        if "last_ms" in rec:
+            bits.append("last=%.1fms (max %.1f) first=%.1fms complete=%d/%d" % (
+                rec["last_ms"], rec["last_ms_max"], rec["first_ms"], rec["complete"],
+                rec["conns"]))
+            bits.append("echo p99 %s -> %s us" % (rec.get("lat_base_p99_us"),
+                                                 rec.get("lat_fan_p99_us")))
+            if "cpu_ms_per_bcast" in rec:
+                bits.append("cpu=%.2fms/bcast" % rec["cpu_ms_per_bcast"])
+            if rec.get("errors"):
+                bits.append("errors=%d" % rec["errors"])
         if "kib_per_conn" in rec:
             bits.append("open=%d rss %s->%s KiB = %.2f KiB/conn" % (
                 rec["open"], rec["rss_before_kib"], rec["rss_after_kib"], rec["kib_per_conn"]))
@@ -770,6 +997,15 @@ class Runner:
                 stack.stop()
         if "connect" in a.tests and target == "wsgated":
             self.run_connect_jwt(rnd, target, workdir, port)
+        if "fanout" in a.tests and target in FANOUT_TARGETS:
+            stack = Stack(target, self.progs, workdir, port, "round %d fanout" % rnd)
+            try:
+                stack.start()
+                self.record(rnd, target, "fanout", self.run_fanout(stack))
+            except (RuntimeError, OSError) as e:
+                self.record(rnd, target, "fanout", {"error": str(e)})
+            finally:
+                stack.stop()
         if "hold" not in a.tests:
             return
         # Each RSS point on a freshly started target.
@@ -823,6 +1059,23 @@ def metric_rows(args):
                  "lo"))
     rows.append(("echo_100x8_64", "backend_cpu_us_per_op",
                  "backend CPU µs per msg, 100 × 8, 64 B text", "lo"))
+    n, k = args.fanout_conns, args.fanout_count
+    rows += [
+        ("fanout", "last_ms", "broadcast of %d B to %d conns: ms from the backend's send "
+         "to the last conn, median of %d" % (args.fanout_size, n, k), "lo"),
+        ("fanout", "last_ms_max", "  the slowest of the %d broadcasts, ms" % k, "lo"),
+        ("fanout", "first_ms", "  ms to the first conn, median", "lo"),
+        ("fanout", "complete", "  conns that got every broadcast exactly once", "hi"),
+        ("fanout", "lat_base_p50_us", "round trip p50 µs, %d msgs/s over %d other conns, "
+         "no broadcast" % (FANOUT_ECHO_RATE, FANOUT_ECHO_CONNS), "lo"),
+        ("fanout", "lat_base_p99_us", "round trip p99 µs, the same, no broadcast", "lo"),
+        ("fanout", "lat_fan_p50_us", "round trip p50 µs, the same, during the broadcasts",
+         "lo"),
+        ("fanout", "lat_fan_p99_us", "round trip p99 µs, the same, during the broadcasts",
+         "lo"),
+        ("fanout", "lat_fan_max_us", "  max µs during the broadcasts", "lo"),
+        ("fanout", "cpu_ms_per_bcast", "target CPU ms per broadcast to %d conns" % n, "lo"),
+    ]
     return rows
 
 
@@ -865,7 +1118,7 @@ def fmt(v, key):
         return "{:,.0f}".format(v)
     if key.endswith("_us") and "cpu" not in key:
         return "{:,.0f}".format(v)
-    if key == "rss_after_kib":
+    if key in ("rss_after_kib", "complete"):
         return "{:,.0f}".format(v)
     if v >= 100:
         return "%.0f" % v
@@ -929,6 +1182,14 @@ def main():
     ap.add_argument("--hold-max", type=int,
                     help="idle connections, second RSS point: the most one process "
                          "allows (default 19000)")
+    ap.add_argument("--fanout-conns", type=int, default=10000,
+                    help="fanout: idle connections that get each broadcast (default 10000)")
+    ap.add_argument("--fanout-count", type=int, default=10,
+                    help="fanout: broadcasts per run, at most 64 (default 10)")
+    ap.add_argument("--fanout-interval", type=float, default=0.3,
+                    help="fanout: seconds between broadcasts (default 0.3)")
+    ap.add_argument("--fanout-size", type=int, default=64,
+                    help="fanout: bytes of each broadcast, at least 32 (default 64)")
     ap.add_argument("--settle", type=float, default=2.0,
                     help="seconds to wait after all idle connections are open (default 2)")
     ap.add_argument("--loadgen-threads", type=int, default=1, help="wsg-loadgen --threads (default 1)")
@@ -953,6 +1214,10 @@ def main():
         ap.error("unknown test group(s): %s" % ",".join(bad))
     if a.rounds < 1 or a.duration < 1:
         ap.error("--rounds must be >= 1 and --duration >= 1")
+    if not (1 <= a.fanout_count <= 64 and a.fanout_conns >= 1 and
+            0.01 <= a.fanout_interval <= 10 and 32 <= a.fanout_size <= 4096):
+        ap.error("--fanout-count must be from 1 to 64, --fanout-conns >= 1, "
+                 "--fanout-interval from 0.01 to 10 and --fanout-size from 32 to 4096")
 
     progs = Programs(a)
     os.makedirs(progs.builddir, exist_ok=True)
@@ -987,7 +1252,9 @@ def main():
         (n_echo + ("connect" in a.tests)) * (a.duration + a.warmup + 0.7) +
         ("connect" in a.tests and "wsgated" in targets) / len(targets) *
         (a.duration + a.warmup + 1.5) +
-        ("hold" in a.tests) * (2 * (3 + a.settle) + (a.hold_conns + a.hold_max) / 4000))
+        ("hold" in a.tests) * (2 * (3 + a.settle) + (a.hold_conns + a.hold_max) / 4000) +
+        ("fanout" in a.tests) * len(set(targets) & set(FANOUT_TARGETS)) / len(targets) *
+        (12 + a.settle + 2 * a.fanout_count * a.fanout_interval + a.fanout_conns / 4000))
     log("%d round(s) of %s: about %.0f minutes" % (a.rounds, ",".join(targets),
                                                     a.rounds * per_round / 60))
 
@@ -1025,6 +1292,10 @@ def main():
                    "duration_s": a.duration, "warmup_s": a.warmup,
                    "hold_conns": a.hold_conns, "hold_max": a.hold_max,
                    "connect_concurrency": CONNECT_CONCURRENCY,
+                   "fanout": {"conns": a.fanout_conns, "broadcasts": a.fanout_count,
+                              "interval_s": a.fanout_interval, "size": a.fanout_size,
+                              "echo_conns": FANOUT_ECHO_CONNS,
+                              "echo_rate": FANOUT_ECHO_RATE},
                    "loadgen_threads": a.loadgen_threads,
                    "tests": {n: o for n, o in echo_tests()},
                    "programs": {"wsgated": progs.wsgated, "loadgen": progs.loadgen,
