@@ -965,7 +965,7 @@ conn_fanout(struct conn *c, int op, const unsigned char *p, size_t len)
 	    lg_decimal(&q, end, &seq) == -1) {
 		w->w_errors[ERR_VERIFY]++;
 		lg_errorf(c, "not a broadcast: %zu bytes \"%.*s\"", len,
-		    len > 40 ? 40 : (int)len, (const char *)p);
+		    len > 40 ? 40 : (int)len, len > 0 ? (const char *)p : "");
 		return;
 	}
 	if (seq >= opt.o_expect) {
