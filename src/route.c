@@ -272,7 +272,7 @@ route_act(struct session *s, const struct fanout *f)
 		ws_close_session(s, f->f_code, f->f_reason);
 		return (1);
 	}
-	ws_enqueue(s, ws_outmsg_ref(f->f_msg));
+	ws_enqueue(s, ws_outmsg_ref(f->f_msg), 1);
 	return (1);
 }
 
@@ -318,6 +318,7 @@ route_fanout(struct worker *w, const struct fanout *f)
 		fatalx("%s: not a fan-out", __func__);
 	}
 	METRICS_ADD(&w->w_metrics, fanout_deliveries, n);
+	ws_writers_release(w);
 }
 
 static int
@@ -420,7 +421,7 @@ route_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 		ws_outmsg_unref(o);
 		return (-1);
 	}
-	ws_enqueue(s, o);
+	ws_enqueue(s, o, 0);
 	return (0);
 }
 

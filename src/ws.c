@@ -29,6 +29,8 @@
 #define WS_LWS_HEADER_DATA	1024
 #define WS_STOP_POLL_US		(20 * LWS_US_PER_MS)
 #define WS_TICK_US		(50 * LWS_US_PER_MS)
+/* Sessions of a fan-out that ask lws for a writable callback at once. */
+#define WS_FANOUT_SLICE		256
 /* Bytes of ready-made frames handed to lws in one write. */
 #define WS_WRITE_BATCH		65536
 /* How long a close waits for the client to take what is queued. */
@@ -51,6 +53,7 @@ static pthread_mutex_t	 ws_start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 ws_start_cond = PTHREAD_COND_INITIALIZER;
 static int		 ws_started, ws_start_failed;
 
+static void	ws_writer_remove(struct session *);
 static int	ws_client_cb(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
 
@@ -414,6 +417,7 @@ ws_session_free(struct session *s)
 {
 	struct worker	*w = s->s_worker;
 
+	ws_writer_remove(s);
 	while (s->s_qn > 0)
 		ws_q_pop(s);
 	buf_free(&s->s_rx);
@@ -463,6 +467,7 @@ ws_session_close(struct session *s, int code, const char *reason, int flush)
 	if (s->s_state != SESS_OPEN)
 		return;
 	s->s_state = SESS_CLOSING;
+	ws_writer_remove(s);
 	s->s_close_code = code;
 	s->s_close_flush = flush;
 	ws_set_reason(s, reason, strlen(reason));
@@ -741,13 +746,48 @@ ws_peer_close(struct session *s, const unsigned char *in, size_t len)
 	ws_set_reason(s, (const char *)in + 2, rlen);
 }
 
+static void
+ws_writer_remove(struct session *s)
+{
+	if (s->s_writer) {
+		TAILQ_REMOVE(&s->s_worker->w_writers, s, s_wlink);
+		s->s_writer = 0;
+	}
+}
+
+/*
+ * Ask lws for the writable callbacks of the next WS_FANOUT_SLICE sessions
+ * a fan-out gave frames, and wake this worker again for the rest. A
+ * broadcast to thousands thus writes a slice per turn of the loop, and
+ * other sockets' messages are served between slices instead of after
+ * the last write of the broadcast.
+ */
+void
+ws_writers_release(struct worker *w)
+{
+	struct session	*s;
+	int		 n;
+
+	for (n = 0; n < WS_FANOUT_SLICE; n++) {
+		if ((s = TAILQ_FIRST(&w->w_writers)) == NULL)
+			return;
+		ws_writer_remove(s);
+		lws_callback_on_writable(s->s_wsi);
+	}
+	if (!TAILQ_EMPTY(&w->w_writers))
+		lws_cancel_service(w->w_lws);
+}
+
 /*
  * Queue a message for an open session; takes the reference passed. A
  * client that does not read is a slow consumer: past its queue limit the
- * message is dropped, and the session closed if the policy says so.
+ * message is dropped, and the session closed if the policy says so. A
+ * fan-out's session waits its turn in w_writers; any other message asks
+ * for the writable callback at once, and takes its session out of the
+ * line, so a socket that is talking does not wait behind a broadcast.
  */
 void
-ws_enqueue(struct session *s, struct outmsg *o)
+ws_enqueue(struct session *s, struct outmsg *o, int fanout)
 {
 	struct worker	*w = s->s_worker;
 	size_t		 len = o->o_hlen + o->o_len;
@@ -766,8 +806,15 @@ ws_enqueue(struct session *s, struct outmsg *o)
 	METRICS_INC(&w->w_metrics, msgs_out);
 	METRICS_ADD(&w->w_metrics, msgs_out_bytes, o->o_len);
 	ws_q_push(s, o);
-	if (s->s_qn == 1)
+	if (fanout) {
+		if (s->s_qn == 1) {
+			TAILQ_INSERT_TAIL(&w->w_writers, s, s_wlink);
+			s->s_writer = 1;
+		}
+	} else if (s->s_qn == 1 || s->s_writer) {
+		ws_writer_remove(s);
 		lws_callback_on_writable(s->s_wsi);
+	}
 }
 
 /*
@@ -1191,6 +1238,7 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		/* Sent to every protocol; the second drain finds nothing. */
 		ws_drain_inbox(w);
+		ws_writers_release(w);
 		return (0);
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		if ((s = w->w_adopting) != NULL) {
@@ -1232,6 +1280,7 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			ws_set_reason(s, "", 0);
 		}
 		s->s_state = SESS_CLOSED;
+		ws_writer_remove(s);
 		sessmap_remove(&w->w_sessions, s);
 		route_close(s);
 		METRICS_INC(&w->w_metrics, sockets_closed);
@@ -1416,6 +1465,7 @@ ws_start(struct cfg *cfg, char **cause)
 		pthread_mutex_init(&w->w_lock, NULL);
 		TAILQ_INIT(&w->w_inbox);
 		sessmap_init(&w->w_sessions);
+		TAILQ_INIT(&w->w_writers);
 		route_init(w);
 		w->w_wbuf = xmalloc(LWS_PRE + WS_WRITE_BATCH);
 		backend_init(w);

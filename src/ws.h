@@ -119,6 +119,10 @@ struct session {
 	int			 s_close_flush;	/* write s_outq first */
 	int			 s_peer_closed;
 	int			 s_open_queued;	/* backend_hello only */
+
+	/* In w_writers: a fan-out queued it a frame, not yet asked lws. */
+	int			 s_writer;
+	TAILQ_ENTRY(session)	 s_wlink;
 };
 
 /* Work for a worker from another thread (w_lock). */
@@ -239,6 +243,7 @@ struct worker {
 	lws_sorted_usec_list_t	 w_stop_timer;
 	lws_sorted_usec_list_t	 w_tick;
 	uint64_t		 w_beats;	/* atomic: ticks, for the watchdog */
+	TAILQ_HEAD(, session)	 w_writers;	/* oldest first */
 };
 
 /*
@@ -258,7 +263,8 @@ struct outmsg	*ws_outmsg_new(const void *, size_t, int);
 void		 ws_outmsg_setlen(struct outmsg *, size_t);
 struct outmsg	*ws_outmsg_ref(struct outmsg *);
 void		 ws_outmsg_unref(struct outmsg *);
-void		 ws_enqueue(struct session *, struct outmsg *);
+void		 ws_enqueue(struct session *, struct outmsg *, int);
+void		 ws_writers_release(struct worker *);
 json_t		*ws_open_event(struct session *);
 void		 ws_pause(struct worker *, int);
 
