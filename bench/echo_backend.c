@@ -18,6 +18,13 @@
  * Each readable event reads one large chunk; the answers to all the whole
  * frames in it are appended to the connection's output buffer, and each
  * connection with output gets one write at the end of the loop iteration.
+ *
+ * With --cross, for the cluster benchmark: the gateway connections are
+ * grouped by the "instance" of their hello event, and each message is
+ * answered on a connection of another instance, so that the "send" goes
+ * through that gateway and the cluster link to the gateway that holds the
+ * socket. Each connection keeps the one it answers on, so that a socket's
+ * answers stay in order.
  * With --self-test N the same parse-and-answer path runs on N synthetic
  * frames in memory and the rate is printed as JSON: the backend's ceiling.
  */
@@ -71,6 +78,8 @@ struct eb_conn {
 	struct eb_buf		 c_in;
 	struct eb_buf		 c_out;
 	size_t			 c_scan;	/* ndjson: searched */
+	char			*c_instance;	/* --cross: from the hello */
+	struct eb_conn		*c_peer;	/* --cross: answers go there */
 
 	TAILQ_ENTRY(eb_conn)	 c_entry;
 	TAILQ_ENTRY(eb_conn)	 c_dirty_entry;
@@ -83,10 +92,14 @@ struct eb_stats {
 	unsigned long long	 s_other;	/* hello, open, close, others */
 	unsigned long long	 s_errors;	/* frames we could not use */
 	unsigned long long	 s_conns;	/* gateway connections */
+	unsigned long long	 s_crossed;	/* --cross: on another node */
+	unsigned long long	 s_uncrossed;	/* --cross: on their own */
 };
 
 static enum eb_framing	 eb_framing = EB_LENGTH_PREFIXED;
 static int		 eb_verbose;
+static int		 eb_cross;
+static struct eb_conn	*eb_rotor;	/* --cross: the last peer chosen */
 static struct eb_stats	 eb_stats;
 static struct eb_conns	 eb_conns = TAILQ_HEAD_INITIALIZER(eb_conns);
 static struct eb_conns	 eb_dirty = TAILQ_HEAD_INITIALIZER(eb_dirty);
@@ -94,6 +107,8 @@ static int		 eb_epfd = -1;
 
 /* Tags that tell the listener and the signalfd from connections. */
 static int		 eb_listen_tag, eb_signal_tag;
+
+static void	eb_conn_dirty(struct eb_conn *);
 
 static void __attribute__((format(printf, 1, 2)))
 eb_log(const char *fmt, ...)
@@ -237,14 +252,46 @@ eb_broadcast(const char *rest, size_t len)
 }
 
 /*
+ * --cross: the connection of another instance that c's messages are
+ * answered on, chosen in turn among them the first time; NULL while c's
+ * hello has not come or no other instance is connected.
+ */
+static struct eb_conn *
+eb_peer(struct eb_conn *c)
+{
+	struct eb_conn	*p, *start;
+
+	if (c->c_peer != NULL || c->c_instance == NULL)
+		return (c->c_peer);
+	start = eb_rotor != NULL ? TAILQ_NEXT(eb_rotor, c_entry) : NULL;
+	if (start == NULL)
+		start = TAILQ_FIRST(&eb_conns);
+	p = start;
+	do {
+		if (p->c_instance != NULL &&
+		    strcmp(p->c_instance, c->c_instance) != 0) {
+			c->c_peer = eb_rotor = p;
+			return (p);
+		}
+		if ((p = TAILQ_NEXT(p, c_entry)) == NULL)
+			p = TAILQ_FIRST(&eb_conns);
+	} while (p != start);
+	return (NULL);
+}
+
+/*
  * Answer one frame: a "message" event becomes a "send" command, or a
- * "broadcast" one if it is a trigger.
+ * "broadcast" one if it is a trigger, appended to out; with --cross, a
+ * "send" goes to the output of c's peer if it has one (c is NULL in the
+ * self-test).
  */
 static void
-eb_frame(const char *frame, size_t len, struct eb_buf *out)
+eb_frame(struct eb_conn *c, const char *frame, size_t len,
+    struct eb_buf *out)
 {
 	json_error_t	 err;
-	json_t		*ev, *type, *id, *data, *bin, *cmd;
+	json_t		*ev, *type, *id, *data, *bin, *cmd, *inst;
+	struct eb_conn	*peer = NULL;
 
 	/* Text may hold U+0000, which the gateway writes as \u0000. */
 	if ((ev = json_loadb(frame, len, JSON_ALLOW_NUL, &err)) == NULL) {
@@ -259,6 +306,15 @@ eb_frame(const char *frame, size_t len, struct eb_buf *out)
 		else
 			eb_error("not an object with a string type", frame,
 			    len);
+		if (eb_cross && c != NULL && json_is_string(type) &&
+		    strcmp(json_string_value(type), "hello") == 0 &&
+		    json_is_string(inst = json_object_get(ev, "instance"))) {
+			free(c->c_instance);
+			if ((c->c_instance = strdup(json_string_value(inst))) ==
+			    NULL)
+				eb_fatal("out of memory");
+			c->c_peer = NULL;
+		}
 		json_decref(ev);
 		return;
 	}
@@ -302,10 +358,20 @@ eb_frame(const char *frame, size_t len, struct eb_buf *out)
 	if (cmd == NULL)
 		eb_fatal("json_pack failed");
 
+	if (eb_cross && c != NULL) {
+		if ((peer = eb_peer(c)) != NULL) {
+			out = &peer->c_out;
+			eb_stats.s_crossed++;
+		} else
+			eb_stats.s_uncrossed++;
+	}
+
 	/* The command is shorter than the event, which carries the context. */
-	if (eb_encode(cmd, len + 64, out) == 0)
+	if (eb_encode(cmd, len + 64, out) == 0) {
 		eb_stats.s_messages++;
-	else
+		if (peer != NULL)
+			eb_conn_dirty(peer);
+	} else
 		eb_error("answer not encodable", frame, len);
 	json_decref(cmd);
 }
@@ -317,7 +383,8 @@ eb_frame(const char *frame, size_t len, struct eb_buf *out)
  * frame is longer than EB_MAX_FRAME: the connection cannot go on.
  */
 static int
-eb_input(struct eb_buf *in, size_t *scan, size_t *need, struct eb_buf *out)
+eb_input(struct eb_conn *c, struct eb_buf *in, size_t *scan, size_t *need,
+    struct eb_buf *out)
 {
 	const unsigned char	*p;
 	const char		*nl;
@@ -339,7 +406,7 @@ eb_input(struct eb_buf *in, size_t *scan, size_t *need, struct eb_buf *out)
 				*need = n - (in->b_len - EB_PREFIX);
 				break;
 			}
-			eb_frame((const char *)p + EB_PREFIX, n, out);
+			eb_frame(c, (const char *)p + EB_PREFIX, n, out);
 			eb_buf_drain(in, EB_PREFIX + n);
 		} else {
 			nl = memchr(p + *scan, '\n', in->b_len - *scan);
@@ -351,7 +418,7 @@ eb_input(struct eb_buf *in, size_t *scan, size_t *need, struct eb_buf *out)
 			}
 			n = (size_t)(nl - (const char *)p);
 			if (n != 0)
-				eb_frame((const char *)p, n, out);
+				eb_frame(c, (const char *)p, n, out);
 			eb_buf_drain(in, n + 1);
 			*scan = 0;
 		}
@@ -387,6 +454,8 @@ eb_conn_dirty(struct eb_conn *c)
 static void
 eb_conn_close(struct eb_conn *c, const char *reason, int error)
 {
+	struct eb_conn	*o;
+
 	if (eb_verbose || error || c->c_out.b_len != 0) {
 		eb_log("gateway connection %u closed: %s (%zu bytes unsent)",
 		    c->c_id, reason, c->c_out.b_len);
@@ -394,9 +463,16 @@ eb_conn_close(struct eb_conn *c, const char *reason, int error)
 	if (c->c_dirty)
 		TAILQ_REMOVE(&eb_dirty, c, c_dirty_entry);
 	TAILQ_REMOVE(&eb_conns, c, c_entry);
+	TAILQ_FOREACH(o, &eb_conns, c_entry) {
+		if (o->c_peer == c)
+			o->c_peer = NULL;
+	}
+	if (eb_rotor == c)
+		eb_rotor = NULL;
 	close(c->c_fd);		/* also leaves the epoll set */
 	eb_buf_free(&c->c_in);
 	eb_buf_free(&c->c_out);
+	free(c->c_instance);
 	free(c);
 }
 
@@ -471,7 +547,7 @@ eb_read(struct eb_conn *c)
 	}
 	c->c_in.b_len += (size_t)n;
 
-	if (eb_input(&c->c_in, &c->c_scan, &need, &c->c_out) == -1) {
+	if (eb_input(c, &c->c_in, &c->c_scan, &need, &c->c_out) == -1) {
 		eb_conn_close(c, "frame too long", 1);
 		return (-1);
 	}
@@ -634,6 +710,10 @@ eb_serve(const char *path)
 	    "%llu other events, %llu bad frames, %llu gateway connections",
 	    eb_stats.s_messages, eb_stats.s_broadcasts, eb_stats.s_other,
 	    eb_stats.s_errors, eb_stats.s_conns);
+	if (eb_cross)
+		eb_log("cross: %llu answered on another instance's connection, "
+		    "%llu on their own for want of one", eb_stats.s_crossed,
+		    eb_stats.s_uncrossed);
 }
 
 static double
@@ -690,7 +770,7 @@ eb_self_test(unsigned long long count, size_t size, int binary)
 	/* Check one answer before timing many. */
 	in = tmpl;
 	in.b_len = tmpl.b_len / EB_SELFTEST_BATCH;
-	if (eb_input(&in, &scan, &need, &out) == -1 || in.b_len != 0)
+	if (eb_input(NULL, &in, &scan, &need, &out) == -1 || in.b_len != 0)
 		eb_fatal("self-test: frame not consumed");
 	pre = eb_framing == EB_LENGTH_PREFIXED ? EB_PREFIX : 0;
 	ans = json_loadb(out.b_data + pre, out.b_len - pre - (pre == 0), 0,
@@ -706,7 +786,7 @@ eb_self_test(unsigned long long count, size_t size, int binary)
 	while (done < count) {
 		in = tmpl;	/* a view: draining moves only in.b_off */
 		out.b_off = out.b_len = 0;
-		if (eb_input(&in, &scan, &need, &out) == -1)
+		if (eb_input(NULL, &in, &scan, &need, &out) == -1)
 			eb_fatal("self-test: frame too long");
 		done += EB_SELFTEST_BATCH;
 	}
@@ -730,7 +810,8 @@ static void __attribute__((noreturn))
 eb_usage(int status)
 {
 	fprintf(status == 0 ? stdout : stderr,
-	    "usage: %s --socket PATH [--framing length-prefixed|ndjson] [-v]\n"
+	    "usage: %s --socket PATH [--framing length-prefixed|ndjson] "
+	    "[--cross] [-v]\n"
 	    "       %s --self-test N [--framing F] [--size BYTES] [--binary]\n",
 	    EB_NAME, EB_NAME);
 	exit(status);
@@ -745,6 +826,7 @@ main(int argc, char **argv)
 		{ "self-test",	required_argument, NULL, 'T' },
 		{ "size",	required_argument, NULL, 'S' },
 		{ "binary",	no_argument,	   NULL, 'b' },
+		{ "cross",	no_argument,	   NULL, 'x' },
 		{ "verbose",	no_argument,	   NULL, 'v' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{ NULL,		0,		   NULL, 0 }
@@ -755,7 +837,7 @@ main(int argc, char **argv)
 	char				*end;
 	int				 ch, binary = 0, selftest = 0;
 
-	while ((ch = getopt_long(argc, argv, "s:F:T:S:bvh", opts,
+	while ((ch = getopt_long(argc, argv, "s:F:T:S:bxvh", opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -784,6 +866,9 @@ main(int argc, char **argv)
 			break;
 		case 'b':
 			binary = 1;
+			break;
+		case 'x':
+			eb_cross = 1;
 			break;
 		case 'v':
 			eb_verbose = 1;
