@@ -39,19 +39,33 @@ $(BENCH_SERVER): $(top_srcdir)/bench/echo_server.c
 # make bench: every target under the same load, alternating, in one run
 # (bench/run.py --help; options in BENCH_ARGS, e.g. BENCH_ARGS=--quick).
 # It installs the Bun and Node.js peers with npm into bench/peers here.
+# Then the cluster: two wsgated nodes and a redis-server, cross-node sends
+# against local ones (bench/cluster.py --help; options in
+# BENCH_CLUSTER_ARGS); skipped without redis-server. `make bench-cluster`
+# runs that part alone.
 bench: all $(BENCH_LOADGEN) $(BENCH_BACKEND) $(BENCH_SERVER)
 	$(PYTHON_WS) $(top_srcdir)/bench/run.py \
 	    --builddir $(abs_top_builddir)/bench \
 	    --wsgated $(abs_top_builddir)/src/wsgated $(BENCH_ARGS)
+	$(PYTHON_WS) $(top_srcdir)/bench/cluster.py \
+	    --builddir $(abs_top_builddir)/bench \
+	    --wsgated $(abs_top_builddir)/src/wsgated $(BENCH_CLUSTER_ARGS)
+
+bench-cluster: all $(BENCH_LOADGEN) $(BENCH_BACKEND)
+	$(PYTHON_WS) $(top_srcdir)/bench/cluster.py \
+	    --builddir $(abs_top_builddir)/bench \
+	    --wsgated $(abs_top_builddir)/src/wsgated $(BENCH_CLUSTER_ARGS)
 
 bench-clean:
 	rm -rf $(BENCH_LOADGEN) $(BENCH_BACKEND) $(BENCH_SERVER) \
 	    $(top_builddir)/bench/peers $(top_builddir)/bench/logs \
-	    $(top_builddir)/bench/results.json
-.PHONY: bench bench-clean
+	    $(top_builddir)/bench/results.json \
+	    $(top_builddir)/bench/cluster-results.json
+.PHONY: bench bench-cluster bench-clean
 # --- end of wsg-echo-backend, wsg-echo-server and bench ---
 
 EXTRA_DIST += bench/bench.mk bench/loadgen.c bench/echo_backend.c \
-	bench/echo_server.c bench/run.py bench/peers/bun-gateway.js \
+	bench/echo_server.c bench/run.py bench/cluster.py \
+	bench/peers/bun-gateway.js \
 	bench/peers/node-gateway.js bench/peers/package.json \
 	bench/peers/package-lock.json
