@@ -332,6 +332,8 @@ def measure(stack, args, name, o):
         for k in c0:
             if c0[k] is not None and c1.get(k) is not None and rate:
                 cpu[k] = (c1[k] - c0[k]) / wall / rate * 1e6
+        if len(cpu) == 4:
+            cpu["all"] = sum(cpu.values())
         rec["cpu_us_per_msg"] = cpu
         if None not in (m0.get("b_received"), m1.get("b_received")) and rate:
             rec["b_received_per_s"] = (m1["b_received"] - m0["b_received"]) / wall
@@ -391,7 +393,8 @@ ROWS = [
     ("lat_idle", "p99_us", "round trip p99 µs unloaded, 1 conn × 1", "lo"),
 ]
 CPU_ROWS = [("node_a", "node A"), ("node_b", "node B"), ("redis", "redis-server"),
-            ("backend", "backend")]
+            ("backend", "backend"), ("all", "all four")]
+CPU_IDLE_US = 0.5       # below this a process is idle: no ratio shown
 
 
 def value(rec, test, key):
@@ -414,7 +417,8 @@ def summarise(results):
             cell[mode] = statistics.median(vals) if vals else None
             cell[mode + "_values"] = vals
         lo, cr = cell["local"], cell["cross"]
-        cell["cross_over_local"] = cr / lo if lo and cr is not None else None
+        idle = key.startswith("cpu.") and lo is not None and lo < CPU_IDLE_US
+        cell["cross_over_local"] = cr / lo if lo and cr is not None and not idle else None
         cell["cross_minus_local"] = cr - lo if lo is not None and cr is not None else None
     return out
 
