@@ -204,7 +204,8 @@ static char			*cluster_node;
 static pthread_mutex_t		 cluster_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cluster_items	 cluster_inbox =
     TAILQ_HEAD_INITIALIZER(cluster_inbox);
-static size_t			 cluster_qbytes;	/* cluster_lock */
+static size_t			 cluster_qbytes;	/* atomic; added to
+							   under cluster_lock */
 static size_t			 cluster_qmax;		/* atomic */
 static int			 cluster_up;		/* atomic */
 static uint64_t			 cluster_drops;		/* atomic */
@@ -276,18 +277,32 @@ cluster_item_free(struct cluster_item *it)
 	free(it);
 }
 
-/* Queue an item for the main thread; wake it if the queue was empty. */
-static void
+/*
+ * Queue an item for the main thread; wake it if the queue was empty. An
+ * item with a cost is refused (-1) past cluster.queue_bytes.
+ */
+static int
 cluster_push(struct cluster_item *it)
 {
 	int	 wake;
 
 	pthread_mutex_lock(&cluster_lock);
+	if (it->i_cost > 0) {
+		if (__atomic_load_n(&cluster_qbytes, __ATOMIC_RELAXED) +
+		    it->i_cost > __atomic_load_n(&cluster_qmax,
+		    __ATOMIC_RELAXED)) {
+			pthread_mutex_unlock(&cluster_lock);
+			return (-1);
+		}
+		__atomic_fetch_add(&cluster_qbytes, it->i_cost,
+		    __ATOMIC_RELAXED);
+	}
 	wake = TAILQ_EMPTY(&cluster_inbox);
 	TAILQ_INSERT_TAIL(&cluster_inbox, it, i_entry);
 	pthread_mutex_unlock(&cluster_lock);
 	if (wake)
 		event_active(cluster_wake, EV_READ, 0);
+	return (0);
 }
 
 static void
@@ -301,9 +316,7 @@ cluster_drop(void)
 static void
 cluster_unqueue(size_t cost)
 {
-	pthread_mutex_lock(&cluster_lock);
-	cluster_qbytes -= cost;
-	pthread_mutex_unlock(&cluster_lock);
+	__atomic_fetch_sub(&cluster_qbytes, cost, __ATOMIC_RELAXED);
 }
 
 static void
@@ -354,18 +367,10 @@ cluster_forward(const struct wscmd *c)
 		break;
 	}
 	it->i_cost += buf_used(&it->i_msg);
-
-	pthread_mutex_lock(&cluster_lock);
-	if (cluster_qbytes + it->i_cost > __atomic_load_n(&cluster_qmax,
-	    __ATOMIC_RELAXED)) {
-		pthread_mutex_unlock(&cluster_lock);
+	if (cluster_push(it) == -1) {
 		cluster_item_free(it);
 		cluster_drop();
-		return;
 	}
-	cluster_qbytes += it->i_cost;
-	pthread_mutex_unlock(&cluster_lock);
-	cluster_push(it);
 }
 
 /* Any thread: socket id opened here, with ctx, its context's JSON text. */

@@ -70,19 +70,12 @@ cmsg_is_text(const json_t *v, size_t max)
 	    memchr(json_string_value(v), '\0', len) == NULL);
 }
 
-static int
-cmsg_dump_cb(const char *p, size_t len, void *arg)
-{
-	buf_add(arg, p, len);
-	return (0);
-}
-
 /* Append the header h as a line, then body. */
 static void
 cmsg_put(struct buf *out, const json_t *h, const void *body, size_t len)
 {
-	if (json_dump_callback(h, cmsg_dump_cb, out, JSON_COMPACT) == -1)
-		fatalx("%s: json_dump_callback", __func__);
+	if (frame_dump(out, h) == -1)
+		fatalx("%s: cannot encode a header", __func__);
 	/* Compact JSON never holds a raw newline. */
 	buf_add(out, "\n", 1);
 	if (len > 0)

@@ -11,8 +11,33 @@
 #include "wsgated.h"
 
 #define FRAME_PREFIX	4
+/* Bytes frame_dump offers jansson first: most events and headers fit. */
+#define FRAME_DUMP_GUESS	512
 
-static int	frame_dump_cb(const char *, size_t, void *);
+
+/*
+ * Append obj as compact JSON: 0, or -1 if it cannot be encoded. jansson
+ * writes into the buffer's free space, a guess of the size first and the
+ * exact size if the guess was short: most objects take one pass, and no
+ * call per token, which is what a callback costs.
+ */
+int
+frame_dump(struct buf *out, const json_t *obj)
+{
+	size_t	 room = FRAME_DUMP_GUESS, n;
+
+	for (;;) {
+		n = json_dumpb(obj, buf_reserve(out, room), room,
+		    JSON_COMPACT);
+		if (n == 0)
+			return (-1);
+		if (n <= room) {
+			buf_commit(out, n);
+			return (0);
+		}
+		room = n;
+	}
+}
 
 /* Append obj, compact JSON, as one frame. Return 0, or -1 if unencodable. */
 int
@@ -23,7 +48,7 @@ frame_encode(enum framing framing, const json_t *obj, struct buf *out)
 
 	if (framing == FRAMING_LENGTH_PREFIXED)
 		buf_add(out, "\0\0\0\0", FRAME_PREFIX);
-	if (json_dump_callback(obj, frame_dump_cb, out, JSON_COMPACT) == -1) {
+	if (frame_dump(out, obj) == -1) {
 		out->b_len = out->b_off + start;
 		return (-1);
 	}
@@ -42,14 +67,6 @@ frame_encode(enum framing framing, const json_t *obj, struct buf *out)
 	p[1] = (unsigned char)(n >> 16);
 	p[2] = (unsigned char)(n >> 8);
 	p[3] = (unsigned char)n;
-	return (0);
-}
-
-/* jansson's writer for frame_encode. */
-static int
-frame_dump_cb(const char *p, size_t len, void *arg)
-{
-	buf_add(arg, p, len);
 	return (0);
 }
 

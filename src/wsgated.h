@@ -400,6 +400,7 @@ struct frame_dec {
 	int		 fd_skipping;	/* ndjson: inside an oversized line */
 	size_t		 fd_pending;	/* bytes of the frame just returned */
 };
+int		 frame_dump(struct buf *, const json_t *);
 int		 frame_encode(enum framing, const json_t *, struct buf *);
 void		 frame_json_string(struct buf *, const char *, size_t);
 void		 frame_message(enum framing, struct buf *, const char *, size_t,
