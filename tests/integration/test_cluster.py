@@ -231,7 +231,12 @@ class ClusterTest(harness.GatewayTest):
         b3.send({"type": "subscribe", "socketId": s["c"][1], "topic": "room"})
         # A subscription given on another node goes to the socket's node.
         b1.send({"type": "subscribe", "socketId": s["b"][1], "topic": "room"})
-        time.sleep(0.3)
+        # A send that follows a subscribe on the same path arrives after
+        # it is done: when each socket has its marker, all three are in.
+        for be, k in ((b1, "a"), (b3, "c"), (b1, "b")):
+            be.send({"type": "send", "socketId": s[k][1], "data": "marker"})
+        for k in "abc":
+            self.assertEqual(s[k][0].recv(), "marker")
         b1.send({"type": "publish", "topic": "room", "data": "hello room",
                  "exclude": s["a"][1]})
         self.assertEqual(s["b"][0].recv(), "hello room")
