@@ -235,6 +235,9 @@ class TopicLimits(harness.GatewayTest):
         # A subscriber that leaves frees its place on the node.
         first = [sid for sid, v in got.items() if v][0]
         self.be.send({"type": "unsubscribe", "socketId": first, "topic": "busy"})
+        # The count is the node's: the unsubscribe must be done, on its
+        # socket's worker, before a socket of the other worker subscribes.
+        self.sync([p for p in cs if p[1] == first])
         late = [p for p in cs if not got[p[1]]][0]
         self.be.send({"type": "subscribe", "socketId": late[1], "topic": "busy"})
         self.be.send({"type": "publish", "topic": "busy", "data": "again"})
