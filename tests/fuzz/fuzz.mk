@@ -56,8 +56,8 @@ FUZZ_SRC_CFG = $(FUZZ_SRCDIR)/fuzz_cfg.c $(top_srcdir)/src/cfg.c \
 FUZZ_SRC_JWT = $(FUZZ_SRCDIR)/fuzz_jwt.c $(top_srcdir)/src/jwt.c \
 	$(top_srcdir)/src/http.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_CLUSTER = $(FUZZ_SRCDIR)/fuzz_cluster.c $(top_srcdir)/src/cmsg.c \
-	$(top_srcdir)/src/buf.c $(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c \
-	$(FUZZ_SRC_BASE)
+	$(top_srcdir)/src/frame.c $(top_srcdir)/src/buf.c \
+	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c $(FUZZ_SRC_BASE)
 FUZZ_DEPS = $(top_srcdir)/src/wsgated.h $(top_builddir)/config.h \
 	$(FUZZ_SRCDIR)/fuzz.mk
 
