@@ -59,6 +59,13 @@ struct admin_wait {
 	void			(*aw_answer)(struct admin_wait *);
 	size_t			 aw_limit;
 	char			 aw_id[WSG_ID_LEN + 1];
+	/* A send or close, to forward to the cluster if no worker has it. */
+	int			 aw_send;
+	const void		*aw_data;	/* the request's body */
+	size_t			 aw_len;
+	int			 aw_binary;
+	int			 aw_code;
+	char			 aw_reason[WSG_CLOSE_REASON_MAX + 1];
 };
 TAILQ_HEAD(admin_waits, admin_wait);
 
@@ -392,10 +399,29 @@ admin_connections(struct evhttp_request *req, const char *id)
 static void
 admin_found_answer(struct admin_wait *aw)
 {
-	if (ws_query_found(aw->aw_query))
+	struct wscmd	 c;
+
+	if (ws_query_found(aw->aw_query)) {
 		admin_text(aw->aw_req, 202, "accepted");
-	else
+		return;
+	}
+	if (!cluster_enabled()) {
 		admin_text(aw->aw_req, 404, "no such connection");
+		return;
+	}
+	/* Another node may have it: whether one does is not known here. */
+	memset(&c, 0, sizeof c);
+	c.c_op = aw->aw_send ? WSCMD_SEND : WSCMD_CLOSE;
+	c.c_to = WSCMD_TO_SOCKET;
+	c.c_key = aw->aw_id;
+	c.c_keylen = strlen(aw->aw_id);
+	c.c_data = aw->aw_data;
+	c.c_len = aw->aw_len;
+	c.c_binary = aw->aw_binary;
+	c.c_code = aw->aw_code;
+	c.c_reason = aw->aw_reason;
+	route_apply_admin(&c);
+	admin_text(aw->aw_req, 202, "forwarded to the cluster");
 }
 
 /*
@@ -411,6 +437,13 @@ admin_ask(struct evhttp_request *req, const char *id, int code,
 
 	aw = admin_wait_new(req, admin_found_answer);
 	snprintf(aw->aw_id, sizeof aw->aw_id, "%s", id);
+	aw->aw_send = data != NULL;
+	aw->aw_data = data;
+	aw->aw_len = len;
+	aw->aw_binary = binary;
+	aw->aw_code = code;
+	snprintf(aw->aw_reason, sizeof aw->aw_reason, "%s",
+	    reason != NULL ? reason : "");
 	if (data == NULL)
 		q = ws_query_close(aw->aw_id, code, reason, admin_wake, aw);
 	else

@@ -125,6 +125,17 @@ def metrics(port):
     return out
 
 
+def post(port, path, body=b""):
+    """POST to an admin listener; return (status, body text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        conn.request("POST", path, body=body)
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
 class ClusterTest(harness.GatewayTest):
 
     def setUp(self):
@@ -254,6 +265,25 @@ class ClusterTest(harness.GatewayTest):
         self.registered(2)
         self.assertIsNone(self.redis.call("HGET", "wsgate:socket", s["a"][1]))
         s["b"][0].assert_no_message(0.1)
+
+    def test_admin_commands_reach_other_nodes(self):
+        (b1, b2, b3), s = self.spread()
+        port = self.nodes[0][2]
+        # A socket of n2, asked of n1's admin listener.
+        self.assertEqual(post(port, "/connections/%s/send" % s["b"][1], b"from n1's admin"),
+                         (202, "forwarded to the cluster\n"))
+        self.assertEqual(s["b"][0].recv(), "from n1's admin")
+        # One of its own is found at once.
+        self.assertEqual(post(port, "/connections/%s/send" % s["a"][1], b"local"),
+                         (202, "accepted\n"))
+        self.assertEqual(s["a"][0].recv(), "local")
+        self.assertEqual(post(port, "/broadcast", b"everyone"), (202, "accepted\n"))
+        for c, _ in s.values():
+            self.assertEqual(c.recv(), "everyone")
+        self.assertEqual(post(port, "/connections/%s/close?code=4002&reason=admin"
+                              % s["d"][1]), (202, "forwarded to the cluster\n"))
+        self.assertEqual(s["d"][0].wait_closed(), (4002, "admin"))
+        self.quiet([s[k] for k in "abc"])
 
     # -- node loss -----------------------------------------------------------
 
