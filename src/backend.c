@@ -486,227 +486,15 @@ backend_send_fast(struct worker *w, const struct cmd_send *cs)
 	return (1);
 }
 
-/*
- * The data of a send, publish or broadcast into c: text as it is, or
- * base64 decoded into *dec, which the caller frees. 0, or -1 when the
- * command is refused.
- */
-static int
-backend_cmd_data(struct worker *w, json_t *cmd, struct wscmd *c,
-    unsigned char **dec)
-{
-	json_t		*data = json_object_get(cmd, "data");
-	json_t		*bin = json_object_get(cmd, "binary");
-	ssize_t		 n;
-
-	*dec = NULL;
-	if (!json_is_string(data) || (bin != NULL && !json_is_boolean(bin))) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "%s needs a string "
-		    "data and an optional boolean binary",
-		    json_string_value(json_object_get(cmd, "type")));
-		return (-1);
-	}
-	c->c_op = WSCMD_SEND;
-	c->c_binary = json_is_true(bin);
-	c->c_data = json_string_value(data);
-	c->c_len = json_string_length(data);
-	if (!c->c_binary)
-		return (0);
-	*dec = xmalloc(c->c_len / 4 * 3 + 3);
-	if ((n = b64_decode(c->c_data, c->c_len, *dec)) == -1) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "binary data that is "
-		    "not base64");
-		free(*dec);
-		*dec = NULL;
-		return (-1);
-	}
-	c->c_data = *dec;
-	c->c_len = (size_t)n;
-	return (0);
-}
-
-/* A string member, or NULL; *bad is set if present but not a string. */
-static const char *
-backend_string(json_t *cmd, const char *name, size_t *len, int *bad)
-{
-	json_t	*v = json_object_get(cmd, name);
-
-	if (v == NULL)
-		return (NULL);
-	if (!json_is_string(v)) {
-		*bad = 1;
-		return (NULL);
-	}
-	*len = json_string_length(v);
-	return (json_string_value(v));
-}
-
-/*
- * Who a send or close is for: exactly one of socketId, userId and, for a
- * send, socketIds. ids receives the latter, to be freed. 0 or -1.
- */
-static int
-backend_cmd_target(struct worker *w, json_t *cmd, struct wscmd *c,
-    const char ***ids, int many)
-{
-	json_t	*list = json_object_get(cmd, "socketIds");
-	json_t	*v;
-	size_t	 i, len = 0;
-	int	 bad = 0, n;
-	const char *id, *user;
-
-	*ids = NULL;
-	id = backend_string(cmd, "socketId", &len, &bad);
-	if (id != NULL) {
-		c->c_to = WSCMD_TO_SOCKET;
-		c->c_key = id;
-		c->c_keylen = len;
-	}
-	user = backend_string(cmd, "userId", &len, &bad);
-	if (user != NULL) {
-		c->c_to = WSCMD_TO_USER;
-		c->c_key = user;
-		c->c_keylen = len;
-	}
-	n = (id != NULL) + (user != NULL) + (many && list != NULL);
-	if (bad || n != 1 || (!many && list != NULL)) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "%s needs exactly one "
-		    "of a string socketId, %sa string userId", many ? "send" :
-		    "close", many ? "an array socketIds, " : "");
-		return (-1);
-	}
-	if (list == NULL)
-		return (0);
-	if (!json_is_array(list) || json_array_size(list) == 0) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "socketIds must be a "
-		    "non-empty array of strings");
-		return (-1);
-	}
-	*ids = xreallocarray(NULL, json_array_size(list), sizeof **ids);
-	json_array_foreach(list, i, v) {
-		if (!json_is_string(v)) {
-			backend_error(w, BACKEND_ERR_BAD_FIELD, "socketIds "
-			    "must be a non-empty array of strings");
-			free(*ids);
-			*ids = NULL;
-			return (-1);
-		}
-		(*ids)[i] = json_string_value(v);
-	}
-	c->c_to = WSCMD_TO_SOCKETS;
-	c->c_ids = *ids;
-	c->c_nids = json_array_size(list);
-	return (0);
-}
-
-static void
-backend_cmd_send(struct worker *w, json_t *cmd)
-{
-	struct wscmd	 c;
-	const char	**ids;
-	unsigned char	*dec;
-
-	memset(&c, 0, sizeof c);
-	if (backend_cmd_target(w, cmd, &c, &ids, 1) == -1)
-		return;
-	if (backend_cmd_data(w, cmd, &c, &dec) == 0)
-		route_apply(w, &c, 0);
-	free(dec);
-	free(ids);
-}
-
-/* publish (to a topic) and broadcast (to everyone). */
-static void
-backend_cmd_publish(struct worker *w, json_t *cmd, int broadcast)
-{
-	struct wscmd	 c;
-	unsigned char	*dec;
-	int		 bad = 0;
-
-	memset(&c, 0, sizeof c);
-	c.c_to = broadcast ? WSCMD_TO_ALL : WSCMD_TO_TOPIC;
-	if (!broadcast) {
-		c.c_key = backend_string(cmd, "topic", &c.c_keylen, &bad);
-		c.c_exclude = backend_string(cmd, "exclude", &(size_t){ 0 },
-		    &bad);
-		if (c.c_key == NULL || bad) {
-			backend_error(w, BACKEND_ERR_BAD_FIELD, "publish needs "
-			    "a string topic and an optional string exclude");
-			return;
-		}
-	}
-	if (backend_cmd_data(w, cmd, &c, &dec) == 0)
-		route_apply(w, &c, 0);
-	free(dec);
-}
-
-static void
-backend_cmd_subscribe(struct worker *w, json_t *cmd, int sub)
-{
-	struct wscmd	 c;
-	int		 bad = 0;
-
-	memset(&c, 0, sizeof c);
-	c.c_op = sub ? WSCMD_SUBSCRIBE : WSCMD_UNSUBSCRIBE;
-	c.c_to = WSCMD_TO_SOCKET;
-	c.c_key = backend_string(cmd, "socketId", &c.c_keylen, &bad);
-	c.c_topic = backend_string(cmd, "topic", &c.c_topiclen, &bad);
-	if (c.c_key == NULL || c.c_topic == NULL || bad) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "%s needs a string "
-		    "socketId and a string topic", sub ? "subscribe" :
-		    "unsubscribe");
-		return;
-	}
-	if (c.c_topiclen == 0 || c.c_topiclen > w->w_cfg->c_topic_name_bytes ||
-	    strlen(c.c_topic) != c.c_topiclen) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "a topic is 1 to %zu "
-		    "bytes without U+0000", w->w_cfg->c_topic_name_bytes);
-		return;
-	}
-	route_apply(w, &c, 0);
-}
-
-static void
-backend_cmd_close(struct worker *w, json_t *cmd)
-{
-	json_t		*code = json_object_get(cmd, "code");
-	json_t		*reason = json_object_get(cmd, "reason");
-	struct wscmd	 c;
-	const char	**ids;
-	json_int_t	 cv = WSG_CLOSE_NORMAL;
-
-	memset(&c, 0, sizeof c);
-	if (backend_cmd_target(w, cmd, &c, &ids, 0) == -1)
-		return;
-	if (code != NULL) {
-		if (!json_is_integer(code) || ((cv = json_integer_value(code))
-		    != WSG_CLOSE_NORMAL && (cv < 3000 || cv > 4999))) {
-			backend_error(w, BACKEND_ERR_BAD_FIELD, "close code "
-			    "must be 1000 or 3000 to 4999");
-			return;
-		}
-	}
-	if (reason != NULL && (!json_is_string(reason) ||
-	    json_string_length(reason) > WSG_CLOSE_REASON_MAX ||
-	    strlen(json_string_value(reason)) != json_string_length(reason))) {
-		backend_error(w, BACKEND_ERR_BAD_FIELD, "close reason must be "
-		    "a string of at most %d bytes", WSG_CLOSE_REASON_MAX);
-		return;
-	}
-	c.c_op = WSCMD_CLOSE;
-	c.c_code = (int)cv;
-	c.c_reason = reason != NULL ? json_string_value(reason) : "";
-	route_apply(w, &c, 0);
-}
-
 /* Carry out one frame from the backend. */
 static void
 backend_handle(struct worker *w, const char *frame, size_t len)
 {
 	struct cmd_send	 cs;
+	struct cmd	 cm;
 	json_error_t	 err;
-	json_t		*cmd, *type;
-	const char	*t;
+	json_t		*cmd;
+	char		 why[160];
 
 	METRICS_INC(&w->w_metrics, backend_frames_in);
 	if (cmd_scan_send(frame, len, &cs) && backend_send_fast(w, &cs))
@@ -728,26 +516,19 @@ backend_handle(struct worker *w, const char *frame, size_t len)
 		json_decref(cmd);
 		return;
 	}
-	type = json_object_get(cmd, "type");
-	t = json_is_string(type) ? json_string_value(type) : "";
-	if (strcmp(t, "send") == 0)
-		backend_cmd_send(w, cmd);
-	else if (strcmp(t, "close") == 0)
-		backend_cmd_close(w, cmd);
-	else if (strcmp(t, "publish") == 0)
-		backend_cmd_publish(w, cmd, 0);
-	else if (strcmp(t, "broadcast") == 0)
-		backend_cmd_publish(w, cmd, 1);
-	else if (strcmp(t, "subscribe") == 0)
-		backend_cmd_subscribe(w, cmd, 1);
-	else if (strcmp(t, "unsubscribe") == 0)
-		backend_cmd_subscribe(w, cmd, 0);
-	else {
-		char *esc = log_escape(t, strlen(t), 32);
-
-		backend_error(w, BACKEND_ERR_UNKNOWN_TYPE, "type \"%s\"", esc);
-		free(esc);
+	switch (cmd_parse(cmd, w->w_cfg->c_topic_name_bytes, &cm, why,
+	    sizeof why)) {
+	case CMD_OK:
+		route_apply(w, &cm.cm_cmd, 0);
+		break;
+	case CMD_BAD_FIELD:
+		backend_error(w, BACKEND_ERR_BAD_FIELD, "%s", why);
+		break;
+	case CMD_UNKNOWN_TYPE:
+		backend_error(w, BACKEND_ERR_UNKNOWN_TYPE, "%s", why);
+		break;
 	}
+	cmd_free(&cm);
 	json_decref(cmd);
 }
 

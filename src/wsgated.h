@@ -316,6 +316,40 @@ size_t		 jstr_plain_len(const void *, size_t);
 size_t		 jstr_ascii_len(const void *, size_t);
 ssize_t		 jstr_unescape(const char *, size_t, char *);
 
+/*
+ * A command for sockets, whoever gave it: a backend, the admin listener,
+ * or another node of a cluster. ws_apply carries it out on this node;
+ * cluster_forward carries the part this node cannot to the others.
+ */
+enum wscmd_op {
+	WSCMD_SEND,		/* c_data, c_len, c_binary */
+	WSCMD_CLOSE,		/* c_code, c_reason */
+	WSCMD_SUBSCRIBE,	/* c_topic: to WSCMD_TO_SOCKET only */
+	WSCMD_UNSUBSCRIBE
+};
+enum wscmd_to {
+	WSCMD_TO_SOCKET,	/* c_key: a socket id */
+	WSCMD_TO_SOCKETS,	/* c_ids: c_nids socket ids */
+	WSCMD_TO_USER,		/* c_key: a userId */
+	WSCMD_TO_TOPIC,		/* c_key: a topic; c_exclude: NULL or an id */
+	WSCMD_TO_ALL
+};
+struct wscmd {
+	enum wscmd_op	 c_op;
+	enum wscmd_to	 c_to;
+	const char	*c_key;
+	size_t		 c_keylen;
+	const char *const *c_ids;	/* each NUL-terminated */
+	size_t		 c_nids;
+	const char	*c_exclude;
+	const char	*c_topic;
+	size_t		 c_topiclen;
+	const void	*c_data;	/* decoded: the bytes to send */
+	size_t		 c_len;
+	int		 c_binary;
+	int		 c_code;
+	const char	*c_reason;	/* NUL-terminated, "" if none */
+};
 /* cmd.c */
 struct cmd_send {
 	const char	*cs_id;		/* socketId, inside the frame */
@@ -326,6 +360,19 @@ struct cmd_send {
 	int		 cs_binary;
 };
 int		 cmd_scan_send(const char *, size_t, struct cmd_send *);
+/* A backend's command, read: the address and data point into the object. */
+struct cmd {
+	struct wscmd	 cm_cmd;
+	const char	**cm_ids;	/* socketIds */
+	unsigned char	*cm_dec;	/* binary data, decoded */
+};
+enum cmd_error {
+	CMD_OK,
+	CMD_BAD_FIELD,
+	CMD_UNKNOWN_TYPE
+};
+enum cmd_error	 cmd_parse(json_t *, size_t, struct cmd *, char *, size_t);
+void		 cmd_free(struct cmd *);
 
 /* iplimit.c */
 int		 iplimit_acquire(const char *, size_t);
@@ -598,40 +645,6 @@ int		 ws_stalled(uint64_t [WSG_MAX_WORKERS]);
 int		 ws_compression(void);
 int64_t		 ws_epoch(void);
 
-/*
- * A command for sockets, whoever gave it: a backend, the admin listener,
- * or another node of a cluster. ws_apply carries it out on this node;
- * cluster_forward carries the part this node cannot to the others.
- */
-enum wscmd_op {
-	WSCMD_SEND,		/* c_data, c_len, c_binary */
-	WSCMD_CLOSE,		/* c_code, c_reason */
-	WSCMD_SUBSCRIBE,	/* c_topic: to WSCMD_TO_SOCKET only */
-	WSCMD_UNSUBSCRIBE
-};
-enum wscmd_to {
-	WSCMD_TO_SOCKET,	/* c_key: a socket id */
-	WSCMD_TO_SOCKETS,	/* c_ids: c_nids socket ids */
-	WSCMD_TO_USER,		/* c_key: a userId */
-	WSCMD_TO_TOPIC,		/* c_key: a topic; c_exclude: NULL or an id */
-	WSCMD_TO_ALL
-};
-struct wscmd {
-	enum wscmd_op	 c_op;
-	enum wscmd_to	 c_to;
-	const char	*c_key;
-	size_t		 c_keylen;
-	const char *const *c_ids;	/* each NUL-terminated */
-	size_t		 c_nids;
-	const char	*c_exclude;
-	const char	*c_topic;
-	size_t		 c_topiclen;
-	const void	*c_data;	/* decoded: the bytes to send */
-	size_t		 c_len;
-	int		 c_binary;
-	int		 c_code;
-	const char	*c_reason;	/* NUL-terminated, "" if none */
-};
 #define WSG_NODE_LOST_REASON	"node-lost"
 /* route.c, on the main thread */
 /* From another node: carry it out here, forward nothing, report nothing. */

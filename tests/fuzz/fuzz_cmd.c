@@ -12,7 +12,8 @@
  * input as written, so that any input fit to be string contents goes
  * through jstr_unescape.
  * jstr_plain_len and jstr_ascii_len must agree with a byte-by-byte loop
- * on the input, from each of the first eight offsets.
+ * on the input, from each of the first eight offsets. And cmd_parse,
+ * the reader of every command, gets the object jansson makes of it.
  */
 #include "config.h"
 
@@ -135,6 +136,42 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return (0);
 }
 
+/*
+ * cmd_parse on whatever object jansson makes of the frame: it must not
+ * crash or leak, and what it accepts must be whole: an address of the
+ * kind it says, data within the frame's own length once decoded.
+ */
+static void
+fuzz_parse(const char *frame, size_t len)
+{
+	struct cmd	 cm;
+	json_error_t	 err;
+	json_t		*j;
+	char		 why[160];
+	size_t		 i;
+
+	if ((j = json_loadb(frame, len, FUZZ_JFLAGS, &err)) == NULL)
+		return;
+	if (json_is_object(j) && cmd_parse(j, 128, &cm, why, sizeof why) ==
+	    CMD_OK) {
+		const struct wscmd *c = &cm.cm_cmd;
+
+		if (c->c_op == WSCMD_SEND && (c->c_len > len ||
+		    (c->c_len > 0 && c->c_data == NULL)))
+			fuzz_fail(frame, len, "cmd_parse: data out of bounds");
+		if (c->c_to == WSCMD_TO_SOCKETS) {
+			for (i = 0; i < c->c_nids; i++)
+				if (c->c_ids[i] == NULL)
+					fuzz_fail(frame, len, "cmd_parse: "
+					    "a NULL id");
+		} else if (c->c_to != WSCMD_TO_ALL && c->c_key == NULL)
+			fuzz_fail(frame, len, "cmd_parse: no address");
+	}
+	if (json_is_object(j))
+		cmd_free(&cm);
+	json_decref(j);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -142,6 +179,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t	 hlen = sizeof FUZZ_HEAD - 1, tlen = sizeof FUZZ_TAIL - 1;
 
 	fuzz_scan((const char *)data, size);
+	fuzz_parse((const char *)data, size);
 
 	frame = malloc(hlen + size + tlen);
 	memcpy(frame, FUZZ_HEAD, hlen);

@@ -594,6 +594,161 @@ START_TEST(send_truncated_declined)
 }
 END_TEST
 
+/* Read text with cmd_parse; the object is kept in *obj for cm's pointers. */
+static enum cmd_error
+parse(const char *text, struct cmd *cm, json_t **obj, char *why)
+{
+	json_error_t	 err;
+
+	*obj = json_loads(text, JFLAGS, &err);
+	ck_assert_msg(*obj != NULL, "%s: %s", text, err.text);
+	return (cmd_parse(*obj, 8, cm, why, 160));
+}
+
+START_TEST(parse_accepts_every_command)
+{
+	struct cmd	 cm;
+	json_t		*o;
+	char		 why[160];
+	const struct wscmd *c = &cm.cm_cmd;
+
+	ck_assert_int_eq(parse("{\"type\":\"send\",\"socketId\":\"S\","
+	    "\"data\":\"hi\"}", &cm, &o, why), CMD_OK);
+	ck_assert_int_eq(c->c_op, WSCMD_SEND);
+	ck_assert_int_eq(c->c_to, WSCMD_TO_SOCKET);
+	ck_assert_uint_eq(c->c_keylen, 1);
+	ck_assert_uint_eq(c->c_len, 2);
+	ck_assert_int_eq(memcmp(c->c_data, "hi", 2), 0);
+	cmd_free(&cm);
+	json_decref(o);
+
+	ck_assert_int_eq(parse("{\"type\":\"send\",\"userId\":\"u\\u0000v\","
+	    "\"data\":\"AAEC\",\"binary\":true}", &cm, &o, why), CMD_OK);
+	ck_assert_int_eq(c->c_to, WSCMD_TO_USER);
+	ck_assert_uint_eq(c->c_keylen, 3);	/* U+0000 is a user's right */
+	ck_assert(c->c_binary);
+	ck_assert_uint_eq(c->c_len, 3);
+	ck_assert_int_eq(memcmp(c->c_data, "\0\1\2", 3), 0);
+	cmd_free(&cm);
+	json_decref(o);
+
+	ck_assert_int_eq(parse("{\"type\":\"send\",\"socketIds\":[\"a\",\"b\","
+	    "\"a\"],\"data\":\"x\"}", &cm, &o, why), CMD_OK);
+	ck_assert_int_eq(c->c_to, WSCMD_TO_SOCKETS);
+	ck_assert_uint_eq(c->c_nids, 3);
+	ck_assert_str_eq(c->c_ids[1], "b");
+	cmd_free(&cm);
+	json_decref(o);
+
+	ck_assert_int_eq(parse("{\"type\":\"close\",\"socketId\":\"S\"}", &cm,
+	    &o, why), CMD_OK);
+	ck_assert_int_eq(c->c_op, WSCMD_CLOSE);
+	ck_assert_int_eq(c->c_code, 1000);
+	ck_assert_str_eq(c->c_reason, "");
+	cmd_free(&cm);
+	json_decref(o);
+
+	ck_assert_int_eq(parse("{\"type\":\"close\",\"userId\":\"u\","
+	    "\"code\":4001,\"reason\":\"revoked\"}", &cm, &o, why), CMD_OK);
+	ck_assert_int_eq(c->c_to, WSCMD_TO_USER);
+	ck_assert_int_eq(c->c_code, 4001);
+	ck_assert_str_eq(c->c_reason, "revoked");
+	cmd_free(&cm);
+	json_decref(o);
+
+	ck_assert_int_eq(parse("{\"type\":\"unsubscribe\",\"socketId\":\"S\","
+	    "\"topic\":\"room:42\"}", &cm, &o, why), CMD_OK);
+	ck_assert_int_eq(c->c_op, WSCMD_UNSUBSCRIBE);
+	ck_assert_uint_eq(c->c_topiclen, 7);
+	cmd_free(&cm);
+	json_decref(o);
+
+	ck_assert_int_eq(parse("{\"type\":\"publish\",\"topic\":\"t\","
+	    "\"data\":\"x\",\"exclude\":\"S\"}", &cm, &o, why), CMD_OK);
+	ck_assert_int_eq(c->c_to, WSCMD_TO_TOPIC);
+	ck_assert_str_eq(c->c_exclude, "S");
+	cmd_free(&cm);
+	json_decref(o);
+
+	ck_assert_int_eq(parse("{\"type\":\"broadcast\",\"data\":\"\"}", &cm,
+	    &o, why), CMD_OK);
+	ck_assert_int_eq(c->c_to, WSCMD_TO_ALL);
+	ck_assert_uint_eq(c->c_len, 0);
+	cmd_free(&cm);
+	json_decref(o);
+}
+END_TEST
+
+START_TEST(parse_refuses)
+{
+	static const struct {
+		const char	*text;
+		enum cmd_error	 r;
+		const char	*why;
+	} t[] = {
+		{ "{}", CMD_UNKNOWN_TYPE, "type \"\"" },
+		{ "{\"type\":\"sned\"}", CMD_UNKNOWN_TYPE, "type \"sned\"" },
+		{ "{\"type\":\"send\",\"data\":\"x\"}", CMD_BAD_FIELD,
+		    "exactly one" },
+		{ "{\"type\":\"send\",\"socketId\":\"S\",\"userId\":\"u\","
+		    "\"data\":\"x\"}", CMD_BAD_FIELD, "exactly one" },
+		{ "{\"type\":\"send\",\"socketId\":1,\"data\":\"x\"}",
+		    CMD_BAD_FIELD, "exactly one" },
+		{ "{\"type\":\"send\",\"socketIds\":[],\"data\":\"x\"}",
+		    CMD_BAD_FIELD, "non-empty array" },
+		{ "{\"type\":\"send\",\"socketIds\":\"S\",\"data\":\"x\"}",
+		    CMD_BAD_FIELD, "non-empty array" },
+		{ "{\"type\":\"send\",\"socketIds\":[\"S\",null],"
+		    "\"data\":\"x\"}", CMD_BAD_FIELD, "non-empty array" },
+		{ "{\"type\":\"send\",\"socketId\":\"S\"}", CMD_BAD_FIELD,
+		    "string data" },
+		{ "{\"type\":\"send\",\"socketId\":\"S\",\"data\":\"x\","
+		    "\"binary\":1}", CMD_BAD_FIELD, "boolean binary" },
+		{ "{\"type\":\"send\",\"socketId\":\"S\",\"data\":\"!!\","
+		    "\"binary\":true}", CMD_BAD_FIELD, "not base64" },
+		{ "{\"type\":\"close\",\"socketIds\":[\"S\"]}", CMD_BAD_FIELD,
+		    "exactly one" },
+		{ "{\"type\":\"close\",\"socketId\":\"S\",\"code\":2000}",
+		    CMD_BAD_FIELD, "close code" },
+		{ "{\"type\":\"close\",\"socketId\":\"S\",\"code\":\"4000\"}",
+		    CMD_BAD_FIELD, "close code" },
+		{ "{\"type\":\"close\",\"socketId\":\"S\",\"reason\":\"a\\u0000\"}",
+		    CMD_BAD_FIELD, "close reason" },
+		{ "{\"type\":\"subscribe\",\"socketId\":\"S\"}", CMD_BAD_FIELD,
+		    "string topic" },
+		{ "{\"type\":\"subscribe\",\"topic\":\"t\"}", CMD_BAD_FIELD,
+		    "string socketId" },
+		{ "{\"type\":\"subscribe\",\"socketId\":\"S\",\"topic\":\"\"}",
+		    CMD_BAD_FIELD, "1 to 8 bytes" },
+		{ "{\"type\":\"subscribe\",\"socketId\":\"S\","
+		    "\"topic\":\"123456789\"}", CMD_BAD_FIELD, "1 to 8 bytes" },
+		{ "{\"type\":\"unsubscribe\",\"socketId\":\"S\","
+		    "\"topic\":\"a\\u0000b\"}", CMD_BAD_FIELD, "1 to 8 bytes" },
+		{ "{\"type\":\"publish\",\"data\":\"x\"}", CMD_BAD_FIELD,
+		    "string topic" },
+		{ "{\"type\":\"publish\",\"topic\":\"t\",\"exclude\":[],"
+		    "\"data\":\"x\"}", CMD_BAD_FIELD, "optional string exclude" },
+		{ "{\"type\":\"publish\",\"topic\":\"t\"}", CMD_BAD_FIELD,
+		    "publish needs a string data" },
+		{ "{\"type\":\"broadcast\",\"data\":5}", CMD_BAD_FIELD,
+		    "broadcast needs a string data" },
+	};
+	struct cmd	 cm;
+	json_t		*o;
+	char		 why[160];
+	size_t		 i;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		ck_assert_msg(parse(t[i].text, &cm, &o, why) == t[i].r,
+		    "%s: %s", t[i].text, why);
+		ck_assert_msg(strstr(why, t[i].why) != NULL, "%s: \"%s\"",
+		    t[i].text, why);
+		cmd_free(&cm);
+		json_decref(o);
+	}
+}
+END_TEST
+
 static Suite *
 cmd_suite(void)
 {
@@ -609,6 +764,11 @@ cmd_suite(void)
 	tc = tcase_create("jstr_unescape");
 	tcase_add_test(tc, unescape_decodes);
 	tcase_add_test(tc, unescape_refuses);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parse");
+	tcase_add_test(tc, parse_accepts_every_command);
+	tcase_add_test(tc, parse_refuses);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scan_send");
