@@ -52,7 +52,7 @@ import time
 
 # The helpers of bench/run.py: processes stopped by PID, CPU time from
 # /proc, the WebSocket probe, free ports.
-from run import (LAT_RATE, SRC_ADDRS, WS_PATH, Procs, cpu_seconds, free_port,
+from run import (LAT_RATE, bench_conf, SRC_ADDRS, WS_PATH, Procs, cpu_seconds, free_port,
                  last_json, log, run_capture, ws_probe)
 
 MODES = ("local", "cross")
@@ -153,35 +153,11 @@ class Stack:
         port, admin = self.ports[node]
         path = os.path.join(self.workdir, "wsgated-%s.conf" % node)
         with open(path, "w") as f:
-            f.write("""# wsgated node %s of the cluster benchmark (written by bench/cluster.py)
-workers = %d;
-shutdown_timeout = 2;
-instance = "bench-%s";
-listen = {
-  address = "127.0.0.1";
-  port = %d;
-  path = "%s";
-};
-backend = {
-  socket = "%s";
-  framing = "length-prefixed";
-};
-limits = {
-  max_connections = 200000;
-  max_connections_per_ip = 200000;
-  max_send_queue_bytes = 16777216;
-};
-log = {
-  level = "warning";
-};
-admin = {
-  port = %d;
-};
-cluster = {
-  redis = "127.0.0.1:%d";
-  node = "bench-%s";
-};
-""" % (node, self.workers, node, port, WS_PATH, self.sock, admin, self.redis.port, node))
+            f.write(bench_conf(
+                "wsgated node %s of the cluster benchmark (written by bench/cluster.py)"
+                % node, self.workers, "bench-%s" % node, port, self.sock,
+                'admin = {\n  port = %d;\n};\ncluster = {\n  redis = "127.0.0.1:%d";\n'
+                '  node = "bench-%s";\n};\n' % (admin, self.redis.port, node)))
         return path
 
     def start(self):

@@ -444,6 +444,32 @@ def machine_facts(progs, targets):
 # ---------------------------------------------------------------------------
 # JSON Web Tokens for connect_jwt
 
+def bench_conf(title, workers, instance, port, sock, extra=""):
+    """A wsgated configuration for a benchmark: limits raised, warnings only."""
+    return """# %s
+workers = %d;
+shutdown_timeout = 2;
+instance = "%s";
+listen = {
+  address = "127.0.0.1";
+  port = %d;
+  path = "%s";
+};
+backend = {
+  socket = "%s";
+  framing = "length-prefixed";
+};
+limits = {
+  max_connections = 200000;
+  max_connections_per_ip = 200000;
+  max_send_queue_bytes = 16777216;
+};
+log = {
+  level = "warning";
+};
+%s""" % (title, workers, instance, port, WS_PATH, sock, extra)
+
+
 JWT_SECRET = b"wsgated-bench-secret-" + b"0123456789abcdef" * 2
 
 
@@ -497,28 +523,8 @@ context = {
 };
 """ % secret
         with open(path, "w") as f:
-            f.write("""# wsgated configuration of the benchmark (written by bench/run.py)
-workers = 2;
-shutdown_timeout = 2;
-instance = "bench";
-listen = {
-  address = "127.0.0.1";
-  port = %d;
-  path = "%s";
-};
-backend = {
-  socket = "%s";
-  framing = "length-prefixed";
-};
-limits = {
-  max_connections = 200000;
-  max_connections_per_ip = 200000;
-  max_send_queue_bytes = 16777216;
-};
-log = {
-  level = "warning";
-};
-%s""" % (self.port, WS_PATH, self.sock, jwt))
+            f.write(bench_conf("wsgated configuration of the benchmark (written "
+                               "by bench/run.py)", 2, "bench", self.port, self.sock, jwt))
         return path
 
     def start(self):
