@@ -408,8 +408,9 @@ route_apply(struct worker *w, const struct wscmd *c, int remote)
 }
 
 /*
- * Deliver a message to a socket of this worker; takes the reference.
- * Return -1 if the worker has no such open socket.
+ * Deliver a message to a socket of this worker, which takes the reference.
+ * Return -1, the reference still the caller's, if the worker has no such
+ * open socket.
  */
 int
 route_deliver_local(struct worker *w, const char *id, struct outmsg *o)
@@ -417,10 +418,8 @@ route_deliver_local(struct worker *w, const char *id, struct outmsg *o)
 	struct session	*s;
 
 	s = sessmap_find(&w->w_sessions, id, WSG_ID_LEN);
-	if (s == NULL || s->s_state != SESS_OPEN) {
-		ws_outmsg_unref(o);
+	if (s == NULL || s->s_state != SESS_OPEN)
 		return (-1);
-	}
 	ws_enqueue(s, o, 0);
 	return (0);
 }
@@ -451,11 +450,8 @@ route_socket_send(struct worker *w, const char *id, struct outmsg *o,
 {
 	struct wscmd	 c;
 
-	ws_outmsg_ref(o);
-	if (route_deliver_local(w, id, o) == 0) {
-		ws_outmsg_unref(o);
+	if (route_deliver_local(w, id, o) == 0)
 		return;
-	}
 	memset(&c, 0, sizeof c);
 	c.c_op = WSCMD_SEND;
 	c.c_to = WSCMD_TO_SOCKET;

@@ -1180,13 +1180,16 @@ ws_drain_inbox(struct worker *w)
 			ws_adopt(w, it->i_session);
 			break;
 		case INBOX_SEND:
-			if (it->i_query != NULL)
-				ws_query_answer(it->i_query, NULL,
-				    route_deliver_local(w, it->i_id,
-				    it->i_msg) == 0);
-			else
+			if (it->i_query == NULL)
 				route_socket_send(w, it->i_id, it->i_msg,
 				    it->i_remote);
+			else if (route_deliver_local(w, it->i_id,
+			    it->i_msg) == 0)
+				ws_query_answer(it->i_query, NULL, 1);
+			else {
+				ws_outmsg_unref(it->i_msg);
+				ws_query_answer(it->i_query, NULL, 0);
+			}
 			break;
 		case INBOX_CLOSE:
 			if (it->i_query != NULL)
