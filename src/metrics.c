@@ -214,6 +214,20 @@ static const struct metrics_label metrics_backend_errors[] = {
 	ML("unknown_type", backend_err_unknown_type),
 	ML("unknown_socket", backend_err_unknown_socket),
 	ML("too_big", backend_err_too_big),
+	ML("limit", backend_err_limit),
+};
+
+static const struct metrics_label metrics_commands[] = {
+	ML("send_user", cmd_send_user),
+	ML("send_sockets", cmd_send_sockets),
+	ML("publish", cmd_publish),
+	ML("broadcast", cmd_broadcast),
+	ML("close_user", cmd_close_user),
+};
+
+static const struct metrics_label metrics_topic_refused[] = {
+	ML("max_per_socket", topic_refused_per_socket),
+	ML("max_subscribers", topic_refused_subscribers),
 };
 
 static const struct metrics_label metrics_jwt_refused[] = {
@@ -362,6 +376,21 @@ metrics_prometheus(struct buf *b)
 	    sizeof metrics_backend_errors / sizeof metrics_backend_errors[0]);
 	metrics_one(b, "backend_closes_total", "counter",
 	    "Close commands from the backend carried out.", m.backend_closes);
+	metrics_labelled(b, &m, "commands_total", "Commands for many sockets, "
+	    "by kind.", "kind", metrics_commands,
+	    sizeof metrics_commands / sizeof metrics_commands[0]);
+	metrics_one(b, "fanout_deliveries_total", "counter",
+	    "Messages those commands queued for clients, one per client.",
+	    m.fanout_deliveries);
+	metrics_one(b, "topic_subscribes_total", "counter",
+	    "Subscriptions to topics made.", m.topic_subscribes);
+	metrics_one(b, "topic_unsubscribes_total", "counter",
+	    "Subscriptions to topics removed by an unsubscribe command.",
+	    m.topic_unsubscribes);
+	metrics_labelled(b, &m, "topic_refused_total", "Subscriptions "
+	    "refused, by the topics limit reached.", "limit",
+	    metrics_topic_refused,
+	    sizeof metrics_topic_refused / sizeof metrics_topic_refused[0]);
 
 	metrics_one(b, "jwt_verified_total", "counter",
 	    "Tokens verified at the upgrade (the jwt group).", m.jwt_ok);

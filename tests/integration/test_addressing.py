@@ -2,6 +2,7 @@
 """Addressing on one node: users, several sockets, topics, everyone, kicks."""
 
 import base64
+import http.client
 import json
 import os
 import subprocess
@@ -251,6 +252,37 @@ class TopicLimits(harness.GatewayTest):
         self.be.send({"type": "publish", "topic": "123456789", "data": "long"})
         self.assertEqual(self.sync([(c, sid)])[sid], [])
         harness.wait_counters(self.gw, lambda k: k["backend_err_bad_field"] >= 1)
+
+
+class AddressingMetrics(harness.GatewayTest):
+    open = Addressing.open
+    sync = Addressing.sync
+
+    def test_counters_on_the_metrics_page(self):
+        port = harness.free_port()
+        self.gw = self.gateway(dict(USER_FIELDS, admin={"port": port},
+                                    topics={"max_per_socket": 1}))
+        self.be = self.backend(self.gw)
+        self.be.wait_conns(2)
+        c = [self.open(user="m"), self.open(user="m")]
+        for t in ("a", "b"):
+            self.be.send({"type": "subscribe", "socketId": c[0][1], "topic": t})
+        self.be.send({"type": "publish", "topic": "a", "data": "x"})
+        self.be.send({"type": "send", "userId": "m", "data": "y"})
+        self.be.send({"type": "broadcast", "data": "z"})
+        self.sync(c)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=harness.TIMEOUT)
+        conn.request("GET", "/metrics")
+        page = conn.getresponse().read().decode()
+        conn.close()
+        for line in ('wsgated_commands_total{kind="publish"} 1',
+                     'wsgated_commands_total{kind="send_user"} 1',
+                     'wsgated_commands_total{kind="broadcast"} 1',
+                     'wsgated_fanout_deliveries_total 5',
+                     'wsgated_topic_subscribes_total 1',
+                     'wsgated_topic_refused_total{limit="max_per_socket"} 1',
+                     'wsgated_backend_errors_total{kind="limit"} 1'):
+            self.assertIn("\n" + line + "\n", page)
 
 
 class TopicsFromContext(harness.GatewayTest):
