@@ -45,14 +45,13 @@ import shutil
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 # The helpers of bench/run.py: processes stopped by PID, CPU time from
 # /proc, the WebSocket probe, free ports.
-from run import (LAT_RATE, bench_conf, SRC_ADDRS, WS_PATH, Procs, cpu_seconds, free_port,
+from run import (LAT_RATE, bench_conf, run_sampled, SRC_ADDRS, WS_PATH, Procs, cpu_seconds, free_port,
                  last_json, log, run_capture, ws_probe)
 
 MODES = ("local", "cross")
@@ -272,33 +271,13 @@ def measure(stack, args, name, o):
         argv += ["--rate", str(o["rate"])]
     margin = min(0.25, args.duration / 8)
     expect = args.warmup + args.duration
-    out_path = os.path.join(stack.logdir, "cluster-loadgen.out")
-    err_path = os.path.join(stack.logdir, "cluster-loadgen.err")
-    samples = []
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        t0 = time.monotonic()
-        p = PROCS.start(argv, stdout=out, stderr=err)
-        for at in (args.warmup + margin, expect - margin):
-            delay = t0 + at - time.monotonic()
-            if delay > 0:
-                try:
-                    p.wait(delay)
-                except subprocess.TimeoutExpired:
-                    pass
-            if p.poll() is not None:
-                break
-            samples.append(sample(stack))
-        try:
-            p.wait(max(1.0, t0 + expect + 30 - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log("  %s: loadgen still running after %.0f s, stopping it" % (name, expect + 30))
-        rc = PROCS.stop(p, timeout=3)
-    with open(out_path) as f:
-        res = last_json(f.read())
+    rc, samples, out_text, err_text = run_sampled(
+        PROCS, argv, name, os.path.join(stack.logdir, "cluster-loadgen"),
+        (args.warmup + margin, expect - margin), lambda: sample(stack), expect)
+    res = last_json(out_text)
     rec = {"rc": rc, "result": res, "argv": argv[1:]}
     if res is None:
-        with open(err_path, errors="replace") as f:
-            rec["stderr"] = f.read()[-2000:]
+        rec["stderr"] = err_text[-2000:]
     if len(samples) == 2:
         (w0, c0, m0), (w1, c1, m1) = samples
         wall = w1 - w0

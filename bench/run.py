@@ -444,6 +444,38 @@ def machine_facts(progs, targets):
 # ---------------------------------------------------------------------------
 # JSON Web Tokens for connect_jwt
 
+def run_sampled(procs, argv, name, logbase, times, sample, expect_s):
+    """Run one loadgen to its end under procs, calling sample() at each of
+    times (seconds after its start) while it runs. Return its exit status,
+    the samples, and its stdout and stderr (kept in logbase.out and .err)."""
+    out_path, err_path = logbase + ".out", logbase + ".err"
+    samples = []
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        t0 = time.monotonic()
+        p = procs.start(argv, stdout=out, stderr=err)
+        for at in times:
+            delay = t0 + at - time.monotonic()
+            if delay > 0:
+                try:
+                    p.wait(delay)
+                except subprocess.TimeoutExpired:
+                    pass
+            if p.poll() is not None:
+                break
+            samples.append(sample())
+        try:
+            p.wait(max(1.0, t0 + expect_s + 30 - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log("  %s: loadgen still running after %.0f s, stopping it"
+                % (name, expect_s + 30))
+        rc = procs.stop(p, timeout=3)
+    with open(out_path) as f:
+        out_text = f.read()
+    with open(err_path, errors="replace") as f:
+        err_text = f.read()
+    return rc, samples, out_text, err_text
+
+
 def bench_conf(title, workers, instance, port, sock, extra=""):
     """A wsgated configuration for a benchmark: limits raised, warnings only."""
     return """# %s
@@ -634,34 +666,11 @@ class Runner:
     def measure(self, stack, argv, name, window_start, window_end, expect_s):
         """Run one loadgen, sampling the target's and backend's CPU time over
         [window_start, window_end] seconds after its start."""
-        logdir = stack.logdir
-        out_path = os.path.join(logdir, "loadgen.out")
-        err_path = os.path.join(logdir, "loadgen.err")
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            t0 = time.monotonic()
-            p = PROCS.start(argv, stdout=out, stderr=err)
-            samples = []
-            for at in (window_start, window_end):
-                delay = t0 + at - time.monotonic()
-                if delay > 0:
-                    try:
-                        p.wait(delay)
-                    except subprocess.TimeoutExpired:
-                        pass
-                if p.poll() is not None:
-                    break
-                samples.append((time.monotonic(), cpu_seconds(stack.proc.pid),
-                                cpu_seconds(stack.backend.pid) if stack.backend else None))
-            try:
-                p.wait(max(1.0, t0 + expect_s + 30 - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log("  %s: loadgen still running after %.0f s, stopping it"
-                    % (name, expect_s + 30))
-            rc = PROCS.stop(p, timeout=3)
-        with open(out_path) as f:
-            out_text = f.read()
-        with open(err_path, errors="replace") as f:
-            err_text = f.read()
+        sample = lambda: (time.monotonic(), cpu_seconds(stack.proc.pid),
+                          cpu_seconds(stack.backend.pid) if stack.backend else None)
+        rc, samples, out_text, err_text = run_sampled(
+            PROCS, argv, name, os.path.join(stack.logdir, "loadgen"),
+            (window_start, window_end), sample, expect_s)
         res = last_json(out_text)
         rec = {"rc": rc, "result": res, "argv": argv[1:]}
         if res is None:
