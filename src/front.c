@@ -200,7 +200,17 @@ front_reject_reason(int status)
 	}
 }
 
-/* The head libwebsockets gets: rebuilt from checked parts only. */
+/*
+ * The head libwebsockets gets: rebuilt from checked parts only. With
+ * deflate, the offer taken (http_choose_deflate) with the parameters
+ * libwebsockets applies. libwebsockets (4.1.6 and 4.3.5) reads the two
+ * no_context_takeover parameters the wrong way round: on
+ * server_no_context_takeover it resets its inflater, on
+ * client_no_context_takeover its deflater. So the first is only handed
+ * on with the second, which makes it reset both; the answer then names
+ * both, as RFC 7692 7.1.1.1 lets a server do, and the client resets its
+ * own deflater to match.
+ */
 static char *
 front_lws_head(const struct http_upgrade *up, int deflate, size_t *len)
 {
@@ -210,11 +220,16 @@ front_lws_head(const struct http_upgrade *up, int deflate, size_t *len)
 	n = xasprintf(&head, "GET %s HTTP/1.1\r\nHost: wsgated\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: %.24s\r\nSec-WebSocket-Version: 13\r\n"
-	    "%s%.*s%s%s\r\n", front_cfg->c_listen_path, up->u_key,
+	    "%s%.*s%s%s%s%s%s\r\n", front_cfg->c_listen_path, up->u_key,
 	    up->u_protocol ? "Sec-WebSocket-Protocol: " : "",
 	    (int)up->u_protocollen, up->u_protocol ? up->u_protocol : "",
 	    up->u_protocol ? "\r\n" : "",
-	    deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "");
+	    deflate ? "Sec-WebSocket-Extensions: permessage-deflate" : "",
+	    deflate && (up->u_deflate_opts & HTTP_PMD_SERVER_NO_TAKEOVER) ?
+	    "; server_no_context_takeover" : "",
+	    deflate && up->u_deflate_opts != 0 ?
+	    "; client_no_context_takeover" : "",
+	    deflate ? "\r\n" : "");
 	*len = (size_t)n;
 	return (head);
 }

@@ -282,50 +282,177 @@ http_choose_protocol(const struct http_request *req, char *const *protos,
 }
 
 /*
- * Does any Sec-WebSocket-Extensions offer permessage-deflate (RFC 7692)?
- * Only the names of the offers are read: libwebsockets is handed a bare
- * offer and answers with its own parameters. -1 if a name is not a token.
+ * permessage-deflate offers (RFC 7692 5 and 7.1). The first offer whose
+ * parameters are all known, each given once with a valid value, and that
+ * libwebsockets can honour is taken; others are declined, never accepted
+ * bare. libwebsockets applies no parameter that has a value, and a server
+ * that accepts server_max_window_bits must answer with it (7.1.2.1), so
+ * an offer that asks for it is declined. client_max_window_bits is a
+ * client's promise that it can be told a window; not telling it is
+ * allowed, so the offer is taken and the parameter left out.
+ */
+#define HTTP_PMD_VALUE_MAX	8	/* longer is no window size */
+
+static void
+http_skip_ows(const char **p, const char *end)
+{
+	while (*p < end && (**p == ' ' || **p == '\t'))
+		(*p)++;
+}
+
+static size_t
+http_skip_token(const char **p, const char *end)
+{
+	const char	*s = *p;
+
+	while (*p < end && http_is_tchar((unsigned char)**p))
+		(*p)++;
+	return ((size_t)(*p - s));
+}
+
+/*
+ * Read a parameter's value, a token or a quoted string, into val (at most
+ * HTTP_PMD_VALUE_MAX bytes are kept; *vlen counts them all). -1 on bad
+ * syntax.
  */
 static int
-http_offers_deflate(const struct http_request *req)
+http_ext_value(const char **p, const char *end, char *val, size_t *vlen)
+{
+	const char	*s = *p;
+	size_t		 n = 0;
+
+	if (*p < end && **p == '"') {
+		for ((*p)++; *p < end && **p != '"'; (*p)++) {
+			if (**p == '\\' && ++(*p) == end)
+				return (-1);
+			if (n < HTTP_PMD_VALUE_MAX)
+				val[n] = **p;
+			n++;
+		}
+		if (*p == end)
+			return (-1);
+		(*p)++;
+	} else {
+		if (http_skip_token(p, end) == 0)
+			return (-1);
+		for (; s < *p; s++, n++) {
+			if (n < HTTP_PMD_VALUE_MAX)
+				val[n] = *s;
+		}
+	}
+	*vlen = n;
+	return (0);
+}
+
+/* A window size: 8 to 15 in decimal, without leading zeros (7.1.2). */
+static int
+http_pmd_window_valid(const char *val, size_t vlen)
+{
+	if (vlen == 1)
+		return (val[0] >= '8' && val[0] <= '9');
+	return (vlen == 2 && val[0] == '1' && val[1] >= '0' && val[1] <= '5');
+}
+
+/*
+ * One parameter of a permessage-deflate offer. *seen holds the ones
+ * already given. Return 1 if the offer may still be taken, 0 if it must
+ * be declined.
+ */
+static int
+http_pmd_param(const char *name, size_t namelen, int hasval,
+    const char *val, size_t vlen, int *seen, int *opts)
+{
+	static const char *const	 known[] = {
+		"server_no_context_takeover", "client_no_context_takeover",
+		"server_max_window_bits", "client_max_window_bits"
+	};
+	size_t				 i;
+
+	for (i = 0; i < sizeof known / sizeof known[0]; i++) {
+		if (strlen(known[i]) == namelen &&
+		    memcmp(known[i], name, namelen) == 0)
+			break;
+	}
+	if (i == sizeof known / sizeof known[0] || (*seen & (1 << i)))
+		return (0);
+	*seen |= 1 << i;
+	switch (i) {
+	case 0:
+		*opts |= HTTP_PMD_SERVER_NO_TAKEOVER;
+		return (!hasval);
+	case 1:
+		*opts |= HTTP_PMD_CLIENT_NO_TAKEOVER;
+		return (!hasval);
+	case 2:
+		return (0);
+	default:
+		return (!hasval || http_pmd_window_valid(val, vlen));
+	}
+}
+
+/*
+ * Read every Sec-WebSocket-Extensions header. Set up->u_deflate (and
+ * u_deflate_opts) if a permessage-deflate offer is taken. -1 if a header
+ * is not an extension list.
+ */
+static int
+http_choose_deflate(const struct http_request *req, struct http_upgrade *up)
 {
 	const struct http_header	*h;
-	const char			*v, *end, *s;
-	size_t				 i;
-	int				 found = 0;
+	const char			*p, *end, *name, *pname;
+	char				 val[HTTP_PMD_VALUE_MAX];
+	size_t				 i, namelen, pnamelen, vlen;
+	int				 pmd, ok, seen, opts, hasval;
 
 	for (i = 0; i < req->r_nheaders; i++) {
 		h = &req->r_headers[i];
 		if (h->h_namelen != 24 || strncasecmp(h->h_name,
 		    "Sec-WebSocket-Extensions", 24) != 0)
 			continue;
-		v = h->h_value;
-		end = v + h->h_valuelen;
-		while (v < end) {
-			while (v < end && (*v == ' ' || *v == '\t' ||
-			    *v == ','))
-				v++;
-			if (v == end)
+		p = h->h_value;
+		end = p + h->h_valuelen;
+		for (;;) {
+			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+				p++;
+			if (p == end)
 				break;
-			for (s = v; v < end && http_is_tchar((unsigned char)*v);
-			    v++)
-				;
-			if (v == s)
+			name = p;
+			if ((namelen = http_skip_token(&p, end)) == 0)
 				return (-1);
-			if (v - s == 18 && memcmp(s, "permessage-deflate", 18) == 0)
-				found = 1;
-			/* Skip the parameters to the next offer. */
-			while (v < end && *v != ',') {
-				if (*v == '"') {
-					for (v++; v < end && *v != '"'; v++)
-						;
+			pmd = namelen == 18 &&
+			    memcmp(name, "permessage-deflate", 18) == 0;
+			ok = 1;
+			seen = opts = 0;
+			for (;;) {
+				http_skip_ows(&p, end);
+				if (p == end || *p == ',')
+					break;
+				if (*p++ != ';')
+					return (-1);
+				http_skip_ows(&p, end);
+				pname = p;
+				if ((pnamelen = http_skip_token(&p, end)) == 0)
+					return (-1);
+				http_skip_ows(&p, end);
+				vlen = 0;
+				if ((hasval = p < end && *p == '=')) {
+					p++;
+					http_skip_ows(&p, end);
+					if (http_ext_value(&p, end, val,
+					    &vlen) == -1)
+						return (-1);
 				}
-				if (v < end)
-					v++;
+				if (pmd && ok)
+					ok = http_pmd_param(pname, pnamelen,
+					    hasval, val, vlen, &seen, &opts);
+			}
+			if (pmd && ok && !up->u_deflate) {
+				up->u_deflate = 1;
+				up->u_deflate_opts = opts;
 			}
 		}
 	}
-	return (found);
+	return (0);
 }
 
 /*
@@ -407,7 +534,7 @@ http_upgrade_check(const struct http_request *req, char *const *protos,
 		*cause = "bad Sec-WebSocket-Protocol";
 		return (400);
 	}
-	if ((up->u_deflate = http_offers_deflate(req)) == -1) {
+	if (http_choose_deflate(req, up) == -1) {
 		*cause = "bad Sec-WebSocket-Extensions";
 		return (400);
 	}

@@ -279,9 +279,12 @@ struct http_request {
 };
 
 /* What the front door forwards to libwebsockets for a valid upgrade. */
+#define HTTP_PMD_SERVER_NO_TAKEOVER	0x1
+#define HTTP_PMD_CLIENT_NO_TAKEOVER	0x2
 struct http_upgrade {
 	const char	*u_key;		/* Sec-WebSocket-Key, 24 characters */
-	int		 u_deflate;	/* permessage-deflate offered */
+	int		 u_deflate;	/* a permessage-deflate offer taken */
+	int		 u_deflate_opts; /* its HTTP_PMD_* parameters */
 	const char	*u_protocol;	/* chosen subprotocol or NULL */
 	size_t		 u_protocollen;
 };

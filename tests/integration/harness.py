@@ -1104,6 +1104,11 @@ class RawWebSocket:
 
     def recv_frame(self):
         """Return (opcode, payload) of the next frame (server frames are unmasked)."""
+        b0, payload = self.recv_frame_raw()
+        return b0 & 0x0F, payload
+
+    def recv_frame_raw(self):
+        """Return (first byte: FIN, RSV bits and opcode, payload) of the next frame."""
         b0, b1 = self._need(2)
         n = b1 & 0x7F
         if n == 126:
@@ -1114,7 +1119,7 @@ class RawWebSocket:
         payload = self._need(n)
         if mask:
             payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        return b0 & 0x0F, payload
+        return b0, payload
 
     def recv_close(self, reply=True):
         """Skip data frames until a close frame; return (code, reason).

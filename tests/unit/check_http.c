@@ -429,6 +429,104 @@ START_TEST(upgrade_deflate_offer_found)
 }
 END_TEST
 
+/* One Sec-WebSocket-Extensions value: 1 if an offer is taken, with opts. */
+static int
+deflate_taken(const char *value, int *opts)
+{
+	static char		 head[1024];
+	struct http_upgrade	 up;
+	const char		*cause;
+
+	snprintf(head, sizeof head, RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: %s\r\n" END, value);
+	ck_assert_int_eq(upgrade(head, NULL, 0, &up, &cause), 0);
+	*opts = up.u_deflate_opts;
+	return (up.u_deflate);
+}
+
+/* RFC 7692 5 and 7.1: an offer with a bad parameter is declined. */
+START_TEST(upgrade_deflate_bad_offers_declined)
+{
+	static const char *const bad[] = {
+		"permessage-deflate; server_max_window_bits=7",
+		"permessage-deflate; server_max_window_bits=16",
+		"permessage-deflate; server_max_window_bits",
+		"permessage-deflate; client_max_window_bits=7",
+		"permessage-deflate; client_max_window_bits=16",
+		"permessage-deflate; client_max_window_bits=010",
+		"permessage-deflate; client_max_window_bits=\"\"",
+		"permessage-deflate; client_max_window_bits=9x",
+		"permessage-deflate; client_max_window_bits=123456789012",
+		"permessage-deflate; foo",
+		"permessage-deflate; foo=1",
+		"permessage-deflate; server_no_context_takeover; "
+		    "server_no_context_takeover",
+		"permessage-deflate; client_max_window_bits; "
+		    "client_max_window_bits=10",
+		"permessage-deflate; server_no_context_takeover=1",
+		"permessage-deflate; client_no_context_takeover=\"x\"",
+		/* Valid, but libwebsockets cannot answer it (7.1.2.1). */
+		"permessage-deflate; server_max_window_bits=10",
+		"permessage-deflate; server_max_window_bits=15",
+	};
+	size_t	 i;
+	int	 opts;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (deflate_taken(bad[i], &opts) != 0)
+			ck_abort_msg("offer taken: %s", bad[i]);
+	}
+}
+END_TEST
+
+START_TEST(upgrade_deflate_next_valid_offer_taken)
+{
+	int	 opts;
+
+	ck_assert_int_eq(deflate_taken("permessage-deflate; "
+	    "server_max_window_bits=16, permessage-deflate; "
+	    "client_no_context_takeover", &opts), 1);
+	ck_assert_int_eq(opts, HTTP_PMD_CLIENT_NO_TAKEOVER);
+	ck_assert_int_eq(deflate_taken("permessage-deflate; foo, "
+	    "permessage-deflate; server_no_context_takeover; "
+	    "client_max_window_bits=\"12\"", &opts), 1);
+	ck_assert_int_eq(opts, HTTP_PMD_SERVER_NO_TAKEOVER);
+	ck_assert_int_eq(deflate_taken("permessage-deflate;client_max_window_bits"
+	    " ; client_no_context_takeover ;server_no_context_takeover",
+	    &opts), 1);
+	ck_assert_int_eq(opts, HTTP_PMD_SERVER_NO_TAKEOVER |
+	    HTTP_PMD_CLIENT_NO_TAKEOVER);
+	ck_assert_int_eq(deflate_taken("permessage-deflate; "
+	    "client_max_window_bits=8", &opts), 1);
+	ck_assert_int_eq(deflate_taken("permessage-deflate; "
+	    "client_max_window_bits=15", &opts), 1);
+	ck_assert_int_eq(opts, 0);
+	/* The first taken offer wins; another extension is no offer. */
+	ck_assert_int_eq(deflate_taken("x-webkit; a=1, permessage-deflate, "
+	    "permessage-deflate; server_no_context_takeover", &opts), 1);
+	ck_assert_int_eq(opts, 0);
+	ck_assert_int_eq(deflate_taken("x-webkit; server_no_context_takeover",
+	    &opts), 0);
+}
+END_TEST
+
+START_TEST(upgrade_deflate_bad_syntax_is_400)
+{
+	UPGRADE_FAILS(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: permessage-deflate; =1\r\n" END, 400);
+	UPGRADE_FAILS(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: permessage-deflate; a=\"1\r\n" END,
+	    400);
+	UPGRADE_FAILS(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: permessage-deflate; a=\r\n" END, 400);
+	UPGRADE_FAILS(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: permessage-deflate x\r\n" END, 400);
+	UPGRADE_FAILS(RL HOST UPG CONN KEY VER
+	    "Sec-WebSocket-Extensions: permessage-deflate; a=\"\\\r\n" END,
+	    400);
+}
+END_TEST
+
 START_TEST(upgrade_missing_upgrade_is_426)
 {
 	UPGRADE_FAILS(RL HOST CONN KEY VER END, 426);
@@ -1009,6 +1107,9 @@ http_suite(void)
 	tc = tcase_create("upgrade");
 	tcase_add_test(tc, upgrade_valid);
 	tcase_add_test(tc, upgrade_deflate_offer_found);
+	tcase_add_test(tc, upgrade_deflate_bad_offers_declined);
+	tcase_add_test(tc, upgrade_deflate_next_valid_offer_taken);
+	tcase_add_test(tc, upgrade_deflate_bad_syntax_is_400);
 	tcase_add_test(tc, upgrade_missing_upgrade_is_426);
 	tcase_add_test(tc, upgrade_not_exactly_websocket_is_400);
 	tcase_add_test(tc, upgrade_duplicated_upgrade_is_400);
