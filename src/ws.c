@@ -295,7 +295,7 @@ ws_handoff(struct worker *w, int fd, char *head, size_t headlen, json_t *ctx,
 	memcpy(s->s_id, id, WSG_ID_LEN + 1);
 	snprintf(s->s_peer, sizeof s->s_peer, "%s", peer);
 	s->s_ctx = ctx;
-	s->s_deflate = deflate;
+	s->s_deflate = (uint16_t)(deflate != 0);
 	s->s_worker = w;
 	s->s_state = SESS_ADOPTING;
 	s->s_fd = fd;
@@ -607,9 +607,23 @@ ws_fail(struct session *s, struct lws *wsi, int code, const char *reason)
 	return (0);
 }
 
+/* A text message is not UTF-8: 1007 (RFC 6455 7.4.1). */
+static int
+ws_bad_utf8(struct session *s, struct lws *wsi)
+{
+	METRICS_INC(&s->s_worker->w_metrics, msgs_dropped_bad_utf8);
+	log_info("session %s: invalid UTF-8 in a text message, closing",
+	    s->s_id);
+	return (ws_fail(s, wsi, WSG_CLOSE_BAD_DATA, "invalid UTF-8"));
+}
+
 /*
  * A fragment of a client message arrived, inflated if it was compressed:
  * limits.max_message_bytes bounds what a compressed message inflates to.
+ * A text is checked as it arrives, so that it fails at the piece where it
+ * becomes invalid UTF-8, not once it is whole (RFC 6455 8.1). wsgated
+ * checks it rather than lws: it must know the close code to tell the
+ * backend, and lws keeps the code of a close it starts to itself.
  */
 static int
 ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
@@ -619,30 +633,23 @@ ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 
 	if (s->s_state != SESS_OPEN)
 		return (0);
-	if (buf_used(&s->s_rx) == 0 && lws_is_first_fragment(wsi))
-		s->s_rx_binary = lws_frame_is_binary(wsi);
+	if (buf_used(&s->s_rx) == 0 && lws_is_first_fragment(wsi)) {
+		s->s_rx_binary = (uint16_t)lws_frame_is_binary(wsi);
+		s->s_rx_utf8 = 0;
+	}
 	if (len > max - buf_used(&s->s_rx)) {
 		METRICS_INC(&w->w_metrics, msgs_dropped_too_big);
 		log_info("session %s: message over %zu bytes, closing", s->s_id,
 		    max);
 		return (ws_fail(s, wsi, WSG_CLOSE_TOO_BIG, "message too big"));
 	}
+	if (!s->s_rx_binary && utf8_check(&s->s_rx_utf8, in, len) == -1)
+		return (ws_bad_utf8(s, wsi));
 	buf_add(&s->s_rx, in, len);
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return (0);
-
-	/*
-	 * wsgated checks UTF-8 itself rather than with lws's option: it
-	 * must know the close code to tell the backend, and lws keeps the
-	 * code of a close it starts to itself.
-	 */
-	if (!s->s_rx_binary && !utf8_valid(buf_data(&s->s_rx),
-	    buf_used(&s->s_rx))) {
-		METRICS_INC(&w->w_metrics, msgs_dropped_bad_utf8);
-		log_info("session %s: invalid UTF-8 in a text message, closing",
-		    s->s_id);
-		return (ws_fail(s, wsi, WSG_CLOSE_BAD_DATA, "invalid UTF-8"));
-	}
+	if (!s->s_rx_binary && s->s_rx_utf8 != 0)
+		return (ws_bad_utf8(s, wsi));
 	ws_emit_message(s);
 	buf_reset(&s->s_rx);
 	return (0);

@@ -90,16 +90,20 @@ struct session {
 	char			*s_head;
 	size_t			 s_headlen;
 
-	/* A client message being reassembled from its fragments. */
+	/*
+	 * A client message being reassembled from its fragments; a text is
+	 * checked as it comes (utf8_check's state).
+	 */
 	struct buf		 s_rx;
-	int			 s_rx_binary;
+	uint32_t		 s_rx_utf8;
+	uint16_t		 s_rx_binary;
 
 	/*
 	 * Messages for the client, oldest first: a ring of s_qcap shared
 	 * frames, s_qn of them from s_qhead; s_qoff bytes of the first are
 	 * written. s_outq_bytes counts their frames, for the limit.
 	 */
-	int			 s_deflate;
+	uint16_t		 s_deflate;
 	struct outmsg		**s_q;
 	uint32_t		 s_qhead;
 	uint32_t		 s_qn;

@@ -312,6 +312,7 @@ ssize_t		 b64_decode(const char *, size_t, void *);
 int		 b64_value(unsigned char, int);
 
 /* utf8.c */
+int		 utf8_check(uint32_t *, const void *, size_t);
 int		 utf8_valid(const void *, size_t);
 
 /* jstr.c */
