@@ -618,6 +618,25 @@ ws_bad_utf8(struct session *s, struct lws *wsi)
 }
 
 /*
+ * The first piece of a frame (len bytes, rest to come) tells its declared
+ * length: one that cannot fit what is left of limits.max_message_bytes is
+ * refused then, after at most websocket.rx_buffer_bytes of it are read,
+ * not once the limit's worth has arrived (RFC 6455 10.4). A compressed
+ * frame declares what it takes on the wire, which zlib bounds by a little
+ * more than what it inflates to (deflateBound); what it inflates to is
+ * bounded piece by piece.
+ */
+static int
+ws_frame_too_big(const struct session *s, size_t len, size_t rest)
+{
+	size_t	 max = s->s_cfg->c_max_message_bytes;
+
+	if (s->s_deflate)
+		return (rest > max + max / 2048 + 64);
+	return (rest > max - buf_used(&s->s_rx) - len);
+}
+
+/*
  * A fragment of a client message arrived, inflated if it was compressed:
  * limits.max_message_bytes bounds what a compressed message inflates to.
  * A text is checked as it arrives, so that it fails at the piece where it
@@ -629,20 +648,23 @@ static int
 ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 {
 	struct worker	*w = s->s_worker;
-	size_t		 max = s->s_cfg->c_max_message_bytes;
+	size_t		 max = s->s_cfg->c_max_message_bytes, rest;
 
 	if (s->s_state != SESS_OPEN)
 		return (0);
 	if (buf_used(&s->s_rx) == 0 && lws_is_first_fragment(wsi)) {
-		s->s_rx_binary = (uint16_t)lws_frame_is_binary(wsi);
+		s->s_rx_binary = (uint8_t)lws_frame_is_binary(wsi);
 		s->s_rx_utf8 = 0;
 	}
-	if (len > max - buf_used(&s->s_rx)) {
+	rest = lws_remaining_packet_payload(wsi);
+	if (len > max - buf_used(&s->s_rx) || (!s->s_rx_in_frame &&
+	    ws_frame_too_big(s, len, rest))) {
 		METRICS_INC(&w->w_metrics, msgs_dropped_too_big);
 		log_info("session %s: message over %zu bytes, closing", s->s_id,
 		    max);
 		return (ws_fail(s, wsi, WSG_CLOSE_TOO_BIG, "message too big"));
 	}
+	s->s_rx_in_frame = rest != 0;
 	if (!s->s_rx_binary && utf8_check(&s->s_rx_utf8, in, len) == -1)
 		return (ws_bad_utf8(s, wsi));
 	buf_add(&s->s_rx, in, len);

@@ -96,7 +96,8 @@ struct session {
 	 */
 	struct buf		 s_rx;
 	uint32_t		 s_rx_utf8;
-	uint16_t		 s_rx_binary;
+	uint8_t			 s_rx_binary;
+	uint8_t			 s_rx_in_frame;	/* more of this frame to come */
 
 	/*
 	 * Messages for the client, oldest first: a ring of s_qcap shared

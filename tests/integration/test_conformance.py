@@ -3,6 +3,7 @@
 arrives, close frames validated, and connections closed promptly after a
 close. Each test names the section it holds the gateway to."""
 
+import os
 import select
 import struct
 import time
@@ -78,6 +79,61 @@ class Conformance(harness.GatewayTest):
         r.send_frame(OP_BINARY, b"\xed\xa0\x80\xff", fin=False)
         r.send_frame(OP_CONT, b"\xc0", fin=True)
         self.assertEqual(r.recv_frame(), (OP_BINARY, b"\xed\xa0\x80\xff\xc0"))
+
+
+def frame_head(opcode, declared, fin=True):
+    """A masked client frame's header declaring a payload length."""
+    b0 = (0x80 if fin else 0) | opcode
+    if declared < 126:
+        head = struct.pack("!BB", b0, 0x80 | declared)
+    elif declared < 65536:
+        head = struct.pack("!BBH", b0, 0x80 | 126, declared)
+    else:
+        head = struct.pack("!BBQ", b0, 0x80 | 127, declared)
+    return head + b"\0\0\0\0"          # a zero mask: payload as it is
+
+
+class DeclaredLength(harness.GatewayTest):
+    """RFC 6455 10.4: a frame declaring more than the limit closes 1009
+    after its header and at most websocket.rx_buffer_bytes of payload."""
+
+    LIMIT = 4096
+    RXBUF = 128
+
+    def setUp(self):
+        super().setUp()
+        self.gw = self.gateway({"limits": {"max_message_bytes": self.LIMIT},
+                                "websocket": {"rx_buffer_bytes": self.RXBUF}})
+        self.be = self.backend(self.gw, echo=True)
+        self.r = RawWebSocket(self.gw.port)
+        self.addCleanup(self.r.close)
+        self.sid = self.be.wait_open()["socketId"]
+
+    def assertClosed1009(self):
+        self.assertEqual(self.r.recv_close()[0], 1009)
+        self.assertEqual(self.be.wait_event("close", self.sid)["code"], 1009)
+        self.assertEqual(self.be.events("message", self.sid), [])
+
+    def test_huge_declared_length_closes_at_header_rfc6455_10_4(self):
+        self.r.sock.sendall(frame_head(OP_BINARY, 1 << 40) + b"x" * self.RXBUF)
+        self.assertClosed1009()
+
+    def test_one_over_the_limit_closes_before_the_payload_rfc6455_10_4(self):
+        self.r.sock.sendall(frame_head(OP_TEXT, self.LIMIT + 1) + b"x" * self.RXBUF)
+        self.assertClosed1009()
+
+    def test_continuation_over_what_is_left_rfc6455_10_4(self):
+        self.r.send_frame(OP_TEXT, b"a" * 3000, fin=False)
+        self.r.sock.sendall(frame_head(OP_CONT, self.LIMIT - 3000 + 1) +
+                            b"b" * self.RXBUF)
+        self.assertClosed1009()
+
+    def test_exactly_the_limit_is_delivered(self):
+        self.r.send_frame(OP_TEXT, b"a" * 3000, fin=False)
+        self.r.send_frame(OP_CONT, b"b" * (self.LIMIT - 3000), fin=True)
+        self.assertEqual(self.r.recv_frame(), (OP_TEXT, b"a" * 3000 + b"b" * 1096))
+        self.r.send_frame(OP_BINARY, os.urandom(self.LIMIT))
+        self.assertEqual(len(self.r.recv_frame()[1]), self.LIMIT)
 
 
 if __name__ == "__main__":
