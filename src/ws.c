@@ -469,7 +469,7 @@ ws_session_close(struct session *s, int code, const char *reason, int flush)
 	s->s_state = SESS_CLOSING;
 	ws_writer_remove(s);
 	s->s_close_code = code;
-	s->s_close_flush = flush;
+	s->s_close_flush = (uint8_t)(flush != 0);
 	ws_set_reason(s, reason, strlen(reason));
 	buf_reset(&s->s_rx);
 	lws_callback_on_writable(s->s_wsi);
@@ -537,17 +537,57 @@ ws_emit_open(struct session *s)
 	s->s_ctx = NULL;
 }
 
+/*
+ * The close event: the connection's code and reason, the close frame the
+ * client started the closing handshake with ("received", its reason only
+ * if the frame was valid) and the one the gateway sent ("sent").
+ */
 static void
 ws_emit_close(struct session *s)
 {
-	json_t	*ev;
+	json_t	*ev, *rcvd;
 
 	ev = json_pack("{s:s, s:s, s:i, s:s, s:o}", "type", "close",
 	    "socketId", s->s_id, "code", s->s_close_code, "reason",
 	    ws_reason(s), "context", ws_ctx(s));
+	if (s->s_rcvd_code != 0) {
+		rcvd = json_pack("{s:i, s:b}", "code", s->s_rcvd_code,
+		    "valid", !s->s_rcvd_bad);
+		if (!s->s_rcvd_bad)
+			json_object_set_new(rcvd, "reason",
+			    json_string(ws_reason(s)));
+		json_object_set_new(ev, "received", rcvd);
+	}
+	if (s->s_sent)
+		json_object_set_new(ev, "sent", json_pack("{s:i, s:s}",
+		    "code", s->s_close_code, "reason", ws_reason(s)));
 	backend_emit(s->s_worker, BACKEND_EV_CLOSE, ev);
-	json_decref(ev);	if (cluster_enabled())
+	json_decref(ev);
+	if (cluster_enabled())
 		cluster_socket_close(s->s_id);
+}
+
+/*
+ * The socket is finished for the backend: unlink it, count it and send
+ * the close event, once. This comes as soon as wsgated knows, which for a
+ * failed connection is before TCP has closed.
+ */
+static void
+ws_session_end(struct session *s)
+{
+	struct worker	*w = s->s_worker;
+
+	if (s->s_ended)
+		return;
+	s->s_ended = 1;
+	ws_writer_remove(s);
+	sessmap_remove(&w->w_sessions, s);
+	route_close(s);
+	METRICS_INC(&w->w_metrics, sockets_closed);
+	metrics_close_code(&w->w_metrics, s->s_close_code);
+	log_debug("session %s: closed code=%d", s->s_id, s->s_close_code);
+	if (!w->w_destroying)
+		ws_emit_close(s);
 }
 
 /*
@@ -594,7 +634,8 @@ ws_emit_message(struct session *s)
 /*
  * Close a session from inside its receive callback, with code and reason.
  * Reading stops at once, so that lws does not go on inflating the rest of
- * a compressed frame; the close is sent when the socket is writable.
+ * a compressed frame; the close is sent when the socket is writable, and
+ * TCP closed right after it. The backend hears at once.
  * (Returning -1 here would be quicker, but lws 4.1.6 neither sends the
  * close nor drops the connection when that happens inside an inflated
  * frame.)
@@ -603,7 +644,9 @@ static int
 ws_fail(struct session *s, struct lws *wsi, int code, const char *reason)
 {
 	ws_session_close(s, code, reason, 0);
+	s->s_sent = 1;
 	lws_rx_flow_control(wsi, 0);
+	ws_session_end(s);
 	return (0);
 }
 
@@ -741,7 +784,13 @@ ws_write_message(struct session *s, struct lws *wsi)
 	return (0);
 }
 
-/* Write what is queued for a client, or the close when it is due. */
+/*
+ * Write what is queued for a client, or the close when it is due. The
+ * close is lws's to send once this returns -1; the writable callback it
+ * gives after sending it comes here again and, the session still
+ * closing, drops the connection: the server closes TCP first (RFC 6455
+ * 7.1.1) without waiting for the client's close.
+ */
 static int
 ws_writeable(struct session *s, struct lws *wsi)
 {
@@ -749,6 +798,7 @@ ws_writeable(struct session *s, struct lws *wsi)
 	    s->s_qn == 0)) {
 		lws_close_reason(wsi, (enum lws_close_status)s->s_close_code,
 		    (unsigned char *)ws_reason(s), strlen(ws_reason(s)));
+		s->s_sent = 1;
 		return (-1);
 	}
 	if (s->s_qn == 0)
@@ -757,22 +807,87 @@ ws_writeable(struct session *s, struct lws *wsi)
 	    ws_write_frames(s, wsi));
 }
 
-/* The client sent a close frame: remember its code and reason. */
-static void
-ws_peer_close(struct session *s, const unsigned char *in, size_t len)
+/*
+ * Close codes a client may send (RFC 6455 7.4.1, 7.4.2 and IANA's
+ * registry): not 1004-1006 or 1015, which are never sent, nor undefined
+ * ones.
+ */
+static int
+ws_close_code_valid(unsigned int code)
 {
-	size_t	 rlen;
+	return ((code >= 1000 && code <= 1003) || (code >= 1007 &&
+	    code <= 1014) || (code >= 3000 && code <= 4999));
+}
 
-	s->s_peer_closed = 1;
-	if (len < 2) {
-		s->s_close_code = WSG_CLOSE_NO_STATUS;
-		return;
+/*
+ * The client sent a close frame. A valid one is remembered and lws echoes
+ * it. An invalid one (RFC 6455 5.5.1, 7.4) fails the connection: 1002, or
+ * 1007 for a reason that is not UTF-8; return -1 for lws to send that and
+ * close. lws 4.1.6 and 4.3.5 have already replaced some invalid codes
+ * with 1002 in place, which is then what is seen and echoed.
+ */
+static int
+ws_peer_close(struct session *s, struct lws *wsi, const unsigned char *in,
+    size_t len)
+{
+	const char	*why = NULL;
+	int		 code = WSG_CLOSE_PROTOCOL;
+
+	s->s_rcvd_code = len >= 2 ? (uint16_t)(in[0] << 8 | in[1]) :
+	    WSG_CLOSE_NO_STATUS;
+	if (len == 1)
+		why = "close frame of one byte";
+	else if (len >= 2 && !ws_close_code_valid(s->s_rcvd_code))
+		why = "invalid close code";
+	else if (len > 2 && !utf8_valid(in + 2, len - 2)) {
+		code = WSG_CLOSE_BAD_DATA;
+		why = "invalid UTF-8 in close reason";
 	}
-	s->s_close_code = in[0] << 8 | in[1];
-	rlen = len - 2 > WSG_CLOSE_REASON_MAX ? WSG_CLOSE_REASON_MAX : len - 2;
-	if (!utf8_valid(in + 2, rlen))
-		rlen = 0;
-	ws_set_reason(s, (const char *)in + 2, rlen);
+	if (why == NULL) {
+		s->s_close_code = s->s_rcvd_code;
+		ws_set_reason(s, len > 2 ? (const char *)in + 2 : "",
+		    len > 2 ? len - 2 : 0);
+		s->s_sent = 1;
+		return (0);
+	}
+	log_info("session %s: %s, closing", s->s_id, why);
+	s->s_rcvd_bad = 1;
+	ws_session_close(s, code, why, 0);
+	lws_close_reason(wsi, (enum lws_close_status)code,
+	    (unsigned char *)why, strlen(why));
+	s->s_sent = 1;
+	ws_session_end(s);
+	return (-1);
+}
+
+/*
+ * lws is closing the connection. If it does so for a protocol error of
+ * its own, it has a close frame ready: report its code and reason now,
+ * not once TCP has closed, and mark the session closing, so that the
+ * writable callback lws gives once that frame is out drops the
+ * connection (ws_writeable) instead of waiting up to 5 s for a close
+ * the client may never send or lws may not parse (after a reserved bit,
+ * lws 4.1.6 goes on reading the frame's header). RFC 6455 7.1.7.
+ */
+static void
+ws_dropping(struct session *s, struct lws *wsi)
+{
+	unsigned char	*p;
+	size_t		 n;
+
+	if (s->s_state == SESS_OPEN && s->s_rcvd_code == 0 &&
+	    (n = lws_get_close_length(wsi)) >= 2) {
+		p = lws_get_close_payload(wsi);
+		s->s_state = SESS_CLOSING;
+		s->s_close_code = p[0] << 8 | p[1];
+		ws_set_reason(s, (const char *)p + 2, n - 2);
+		if (!utf8_valid(p + 2, n - 2))
+			ws_set_reason(s, "", 0);
+		s->s_sent = 1;
+		log_info("session %s: protocol error, closing with %d",
+		    s->s_id, s->s_close_code);
+		ws_session_end(s);
+	}
 }
 
 static void
@@ -1277,6 +1392,11 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			w->w_adopting = NULL;
 			s->s_wsi = wsi;
 			lws_set_opaque_user_data(wsi, s);
+			/*
+			 * Not lws's to free; with a user pointer lws tells
+			 * when it starts to close (WS_SERVER_DROP_PROTOCOL).
+			 */
+			lws_set_wsi_user(wsi, s);
 		}
 		return (0);
 	case LWS_CALLBACK_ESTABLISHED:
@@ -1301,35 +1421,29 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return (ws_writeable(s, wsi));
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (s != NULL && s->s_state == SESS_OPEN)
-			ws_peer_close(s, in, len);
+			return (ws_peer_close(s, wsi, in, len));
+		return (0);
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+		if (s != NULL)
+			ws_dropping(s, wsi);
 		return (0);
 	case LWS_CALLBACK_CLOSED:
 		if (s == NULL || (s->s_state != SESS_OPEN &&
 		    s->s_state != SESS_CLOSING))
 			return (0);
-		if (s->s_state == SESS_OPEN && !s->s_peer_closed) {
+		if (s->s_state == SESS_OPEN && s->s_rcvd_code == 0) {
 			s->s_close_code = WSG_CLOSE_ABNORMAL;
 			ws_set_reason(s, "", 0);
 		}
 		s->s_state = SESS_CLOSED;
-		ws_writer_remove(s);
-		sessmap_remove(&w->w_sessions, s);
-		route_close(s);
-		METRICS_INC(&w->w_metrics, sockets_closed);
-		metrics_close_code(&w->w_metrics, s->s_close_code);
-		log_debug("session %s: closed code=%d", s->s_id,
-		    s->s_close_code);
-		if (!w->w_destroying)
-			ws_emit_close(s);
+		ws_session_end(s);
 		return (0);
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (s != NULL) {
 			lws_set_opaque_user_data(wsi, NULL);
 			if (s->s_state == SESS_OPEN || s->s_state ==
-			    SESS_CLOSING) {
-				sessmap_remove(&w->w_sessions, s);
-				route_close(s);
-			}
+			    SESS_CLOSING)
+				ws_session_end(s);
 			ws_session_free(s);
 		}
 		return (0);

@@ -118,15 +118,24 @@ struct session {
 	LIST_HEAD(, sub)	 s_subs;
 	uint32_t		 s_nsubs;
 
-	/* How it ends: the close code and reason reported to the backend. */
+	/*
+	 * How it ends: the close code and reason reported to the backend;
+	 * the code of the close frame the client started the closing
+	 * handshake with (0: none; 1005: it had no code), and whether the
+	 * gateway refused that frame; whether the gateway sent a close frame
+	 * (with s_close_code).
+	 */
 	int			 s_close_code;
 	char			*s_close_reason;	/* NULL: none */
-	int			 s_close_flush;	/* write s_outq first */
-	int			 s_peer_closed;
-	int			 s_open_queued;	/* backend_hello only */
+	uint16_t		 s_rcvd_code;
+	uint8_t			 s_rcvd_bad;
+	uint8_t			 s_sent;
+	uint8_t			 s_close_flush;	/* write s_outq first */
+	uint8_t			 s_ended;	/* the backend was told */
+	uint8_t			 s_open_queued;	/* backend_hello only */
 
 	/* In w_writers: a fan-out queued it a frame, not yet asked lws. */
-	int			 s_writer;
+	uint8_t			 s_writer;
 	TAILQ_ENTRY(session)	 s_wlink;
 };
 

@@ -36,6 +36,7 @@
 /* Close codes wsgated itself uses (RFC 6455 section 7.4.1). */
 #define WSG_CLOSE_NORMAL	1000
 #define WSG_CLOSE_GOING_AWAY	1001
+#define WSG_CLOSE_PROTOCOL	1002
 #define WSG_CLOSE_NO_STATUS	1005
 #define WSG_CLOSE_ABNORMAL	1006
 #define WSG_CLOSE_BAD_DATA	1007

@@ -81,6 +81,125 @@ class Conformance(harness.GatewayTest):
         self.assertEqual(r.recv_frame(), (OP_BINARY, b"\xed\xa0\x80\xff\xc0"))
 
 
+def close_payload(code, reason=b""):
+    return struct.pack("!H", code) + reason
+
+
+def seconds_to_eof(r, limit):
+    """Read (and drop) until the gateway closes TCP; return how long it took."""
+    start = time.monotonic()
+    r.sock.settimeout(limit)
+    try:
+        while r.sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - start
+
+
+class CloseFrames(harness.GatewayTest):
+    """RFC 6455 5.5.1 and 7.4: a client's close frame is checked, not
+    echoed blindly; the backend hears what the client sent and what the
+    gateway answered."""
+
+    # libwebsockets' own close timeout is 5 s: well past this bound.
+    PROMPT = 2.5
+
+    def setUp(self):
+        super().setUp()
+        self.gw = self.gateway()
+        self.be = self.backend(self.gw, echo=True)
+
+    open_raw = Conformance.open_raw
+
+    def close_with(self, payload):
+        r, sid = self.open_raw()
+        r.send_frame(OP_CLOSE, payload)
+        code, reason = r.recv_close(reply=False)
+        self.assertLess(seconds_to_eof(r, 5), self.PROMPT, "TCP not closed promptly")
+        return code, reason, self.be.wait_event("close", sid)
+
+    def test_valid_codes_echoed_rfc6455_7_4(self):
+        for code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
+                     3000, 3999, 4000, 4999):
+            with self.subTest(code=code):
+                got, reason, ev = self.close_with(close_payload(code, "bye \u00e9".encode()))
+                self.assertEqual((got, reason), (code, "bye \u00e9"))
+                self.assertEqual((ev["code"], ev["reason"]), (code, "bye \u00e9"))
+                self.assertEqual(ev["received"], {"code": code, "valid": True,
+                                                  "reason": "bye \u00e9"})
+                self.assertEqual(ev["sent"], {"code": code, "reason": "bye \u00e9"})
+
+    def test_empty_close_echoed_rfc6455_5_5_1(self):
+        got, _, ev = self.close_with(b"")
+        self.assertIsNone(got)
+        self.assertEqual(ev["code"], 1005)
+        self.assertEqual(ev["received"], {"code": 1005, "valid": True, "reason": ""})
+
+    def test_invalid_codes_answered_1002_rfc6455_7_4(self):
+        for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
+                     5000, 65535):
+            with self.subTest(code=code):
+                got, _, ev = self.close_with(close_payload(code, b"x"))
+                self.assertEqual(got, 1002)
+                self.assertEqual(ev["code"], 1002)
+                self.assertEqual(ev["sent"]["code"], 1002)
+                if code >= 5000:
+                    # libwebsockets replaces the others with 1002 before
+                    # the gateway sees them (wsgated(8) CONFORMANCE).
+                    self.assertEqual(ev["received"], {"code": code, "valid": False})
+
+    def test_one_byte_close_answered_1002_rfc6455_5_5_1(self):
+        got, _, ev = self.close_with(b"\x03")
+        self.assertEqual(got, 1002)
+        self.assertEqual(ev["code"], 1002)
+        self.assertEqual(ev["received"], {"code": 1005, "valid": False})
+        self.assertEqual(ev["sent"], {"code": 1002, "reason": "close frame of one byte"})
+
+    def test_invalid_utf8_reason_answered_1007_rfc6455_7_4_1(self):
+        got, _, ev = self.close_with(close_payload(
+            1000, "\u03ba\u1f79\u03c3\u03bc\u03b5".encode() + b"\xed\xa0\x80edited"))
+        self.assertEqual(got, 1007)
+        self.assertEqual(ev["code"], 1007)
+        self.assertEqual(ev["received"], {"code": 1000, "valid": False})
+
+    def failed_promptly(self, send, code, reply):
+        """send fails the connection: the close comes with code, the
+        backend hears at once, and TCP closes without lws's 5 s wait."""
+        r, sid = self.open_raw()
+        start = time.monotonic()
+        send(r)
+        got, _ = r.recv_close(reply=reply)
+        self.assertEqual(got, code)
+        ev = self.be.wait_event("close", sid)
+        self.assertLess(time.monotonic() - start, self.PROMPT, "backend told late")
+        self.assertEqual(ev["code"], code)
+        self.assertEqual(ev["sent"]["code"], code)
+        self.assertNotIn("received", ev)
+        self.assertLess(seconds_to_eof(r, 5), self.PROMPT, "TCP not closed promptly")
+        self.assertEqual(self.be.events("message", sid), [])
+
+    def test_reserved_bits_close_promptly_rfc6455_7_1_1(self):
+        for rsv in (0x40, 0x20, 0x10, 0x70):
+            for reply in (True, False):
+                with self.subTest(rsv=rsv, reply=reply):
+                    self.failed_promptly(lambda r: r.send_frame(rsv | OP_TEXT, b"hi"),
+                                         1002, reply)
+
+    def test_reserved_opcodes_close_promptly_rfc6455_7_1_1(self):
+        for op in (3, 7, 0xb, 0xf):
+            with self.subTest(op=op):
+                self.failed_promptly(lambda r: r.send_frame(op, b"hi"), 1002, True)
+
+    def test_fragmented_ping_closes_promptly_rfc6455_5_5(self):
+        self.failed_promptly(lambda r: r.send_frame(0x9, b"hi", fin=False), 1002, True)
+
+    def test_bad_utf8_closes_promptly_rfc6455_7_1_7(self):
+        # The gateway stops reading a failed connection; TCP closes even
+        # though the client never answers the close.
+        self.failed_promptly(lambda r: r.send_frame(OP_TEXT, b"\xff"), 1007, False)
+
+
 def frame_head(opcode, declared, fin=True):
     """A masked client frame's header declaring a payload length."""
     b0 = (0x80 if fin else 0) | opcode
@@ -110,9 +229,10 @@ class DeclaredLength(harness.GatewayTest):
         self.sid = self.be.wait_open()["socketId"]
 
     def assertClosed1009(self):
-        self.assertEqual(self.r.recv_close()[0], 1009)
+        self.assertEqual(self.r.recv_close(reply=False)[0], 1009)
         self.assertEqual(self.be.wait_event("close", self.sid)["code"], 1009)
         self.assertEqual(self.be.events("message", self.sid), [])
+        self.assertLess(seconds_to_eof(self.r, 5), CloseFrames.PROMPT)
 
     def test_huge_declared_length_closes_at_header_rfc6455_10_4(self):
         self.r.sock.sendall(frame_head(OP_BINARY, 1 << 40) + b"x" * self.RXBUF)
