@@ -174,9 +174,10 @@ backend_queue(struct backend_link *bl, enum backend_ev kind, json_t *ev,
 	json_t			*id;
 
 	memset(&rec, 0, sizeof rec);
-	if (kind == BACKEND_EV_OPEN &&
-	    json_is_string(id = json_object_get(ev, "socketId")))
+	if (json_is_string(id = json_object_get(ev, "socketId")) &&
+	    json_string_length(id) == WSG_ID_LEN)
 		memcpy(rec.r_id, json_string_value(id), WSG_ID_LEN);
+	rec.r_seq = ++bl->bl_seq;
 
 	if (frame_encode(framing, ev, &bl->bl_out) == -1)
 		fatalx("%s: cannot encode an event", __func__);
@@ -206,13 +207,13 @@ backend_emit(struct worker *w, enum backend_ev kind, json_t *ev)
 }
 
 /*
- * Queue a message event, built from the socket's event head (jansson's
- * own text for everything but the data) and the message: the hot path
- * encodes no JSON object per message.
+ * Queue a message event of socket id, built from the socket's event head
+ * (jansson's own text for everything but the data) and the message: the
+ * hot path encodes no JSON object per message.
  */
 int
-backend_emit_message(struct worker *w, const char *head, size_t headlen,
-    const void *data, size_t len, int binary)
+backend_emit_message(struct worker *w, const char *id, const char *head,
+    size_t headlen, const void *data, size_t len, int binary)
 {
 	struct backend_link	*bl = &w->w_backend;
 	struct backend_rec	 rec;
@@ -224,7 +225,9 @@ backend_emit_message(struct worker *w, const char *head, size_t headlen,
 	    binary);
 	memset(&rec, 0, sizeof rec);
 	rec.r_len = buf_used(&bl->bl_out) - before;
+	rec.r_seq = ++bl->bl_seq;
 	rec.r_kind = BACKEND_EV_MESSAGE;
+	memcpy(rec.r_id, id, WSG_ID_LEN);
 	buf_add(&bl->bl_recs, &rec, sizeof rec);
 	bl->bl_queued_msgs++;
 	backend_queued(w);
@@ -411,6 +414,53 @@ backend_flush(struct worker *w, struct lws *wsi)
 }
 
 /*
+ * The link went down in the middle of the first event of the queue. A
+ * backend that cannot take an event (over its own frame limit, or a bug
+ * that crashes it on that input) drops the link each time it is sent:
+ * after backend.frame_attempts times in a row the event is dropped, and
+ * the socket it belongs to closed with backend.refused_close_code, so
+ * that the rest of the queue flows again.
+ */
+static void
+backend_cut(struct worker *w)
+{
+	struct backend_link	*bl = &w->w_backend;
+	struct backend_rec	 rec;
+	struct session		*s;
+	static const char *const kinds[] = { "hello", "open", "message",
+				    "close" };
+
+	memcpy(&rec, buf_data(&bl->bl_recs), sizeof rec);
+	if (rec.r_seq != bl->bl_cut_seq) {
+		bl->bl_cut_seq = rec.r_seq;
+		bl->bl_cut_count = 0;
+	}
+	if (++bl->bl_cut_count < w->w_cfg->c_frame_attempts ||
+	    rec.r_kind == BACKEND_EV_HELLO)
+		return;
+
+	buf_drain(&bl->bl_recs, sizeof rec);
+	buf_drain(&bl->bl_out, rec.r_len);
+	backend_account(bl);
+	METRICS_INC(&w->w_metrics, backend_events_refused);
+	if (rec.r_kind == BACKEND_EV_MESSAGE) {
+		bl->bl_queued_msgs--;
+		METRICS_INC(&w->w_metrics, msgs_dropped_refused);
+	}
+	log_warnx("worker %d: the backend dropped the connection %d times "
+	    "while reading a %s event of %zu bytes for socket %.*s: event "
+	    "dropped", w->w_index, bl->bl_cut_count, kinds[rec.r_kind],
+	    rec.r_len, WSG_ID_LEN, rec.r_id);
+	bl->bl_cut_count = 0;
+	if (rec.r_kind != BACKEND_EV_CLOSE &&
+	    (s = sessmap_find(&w->w_sessions, rec.r_id, WSG_ID_LEN)) != NULL)
+		ws_close_session(s, w->w_cfg->c_refused_close_code,
+		    rec.r_kind == BACKEND_EV_MESSAGE ?
+		    "backend refused a message" :
+		    "backend refused the connection");
+}
+
+/*
  * The link went down. What was not written whole waits for the next
  * connection, starting with the frame that was cut.
  */
@@ -419,6 +469,9 @@ backend_down(struct worker *w)
 {
 	struct backend_link	*bl = &w->w_backend;
 
+	if (bl->bl_sent > 0 && buf_used(&bl->bl_recs) > 0 &&
+	    !w->w_destroying)
+		backend_cut(w);
 	bl->bl_sent = 0;
 	__atomic_store_n(&bl->bl_down_since, ctx_now_ms(), __ATOMIC_RELAXED);
 	frame_dec_free(&bl->bl_dec);

@@ -111,6 +111,10 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, c_max_frame_bytes),
 	K("backend", "queue_bytes", CFG_SIZE, 0, 1073741824, 16777216, NULL,
 	    c_queue_bytes),
+	K("backend", "frame_attempts", CFG_INT, 1, 100, 3, NULL,
+	    c_frame_attempts),
+	K("backend", "refused_close_code", CFG_INT, 1000, 4999, 1011, NULL,
+	    c_refused_close_code),
 	K("backend", "down_timeout", CFG_DURATION, 0, 86400, 30, NULL,
 	    c_down_timeout),
 	KE("backend", "down_action", cfg_down_action_names, "keep",
@@ -979,6 +983,10 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 		    "backend.reconnect_min: %g is greater than "
 		    "backend.reconnect_max %g", c->c_reconnect_min,
 		    c->c_reconnect_max);
+	if (!wsg_close_code_valid((unsigned int)c->c_refused_close_code))
+		cfg_error(e, config_lookup(lc, "backend.refused_close_code"),
+		    "backend.refused_close_code: %d is not a code a close "
+		    "frame may carry", c->c_refused_close_code);
 	cfg_check_jwt(e, lc, c);
 	cfg_check_topics(e, lc, c);
 	cfg_check_cluster(e, lc, c);

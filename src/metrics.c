@@ -205,6 +205,7 @@ static const struct metrics_label metrics_dropped[] = {
 	ML("too_big", msgs_dropped_too_big),
 	ML("bad_utf8", msgs_dropped_bad_utf8),
 	ML("slow_client", msgs_dropped_slow_client),
+	ML("backend_refused", msgs_dropped_refused),
 };
 
 static const struct metrics_label metrics_backend_errors[] = {
@@ -359,6 +360,10 @@ metrics_prometheus(struct buf *b)
 	    "Backend connections made.", m.backend_connects);
 	metrics_one(b, "backend_disconnects_total", "counter",
 	    "Backend connections lost.", m.backend_disconnects);
+	metrics_one(b, "backend_events_refused_total", "counter",
+	    "Events dropped after the backend dropped its connection "
+	    "while reading each of them backend.frame_attempts times.",
+	    m.backend_events_refused);
 	metrics_per_worker(b, "backend_queue_messages", "Client messages "
 	    "waiting in the worker's backend queue.", wi, nw,
 	    offsetof(struct ws_worker_info, wi_queued_msgs));

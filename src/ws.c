@@ -627,8 +627,8 @@ ws_emit_message(struct session *s)
 	METRICS_ADD(&w->w_metrics, msgs_in_bytes, len);
 	if (s->s_evhead == NULL)
 		ws_make_evhead(s);
-	backend_emit_message(w, s->s_evhead, s->s_evheadlen, buf_data(&s->s_rx),
-	    len, s->s_rx_binary);
+	backend_emit_message(w, s->s_id, s->s_evhead, s->s_evheadlen,
+	    buf_data(&s->s_rx), len, s->s_rx_binary);
 }
 
 /*
@@ -808,18 +808,6 @@ ws_writeable(struct session *s, struct lws *wsi)
 }
 
 /*
- * Close codes a client may send (RFC 6455 7.4.1, 7.4.2 and IANA's
- * registry): not 1004-1006 or 1015, which are never sent, nor undefined
- * ones.
- */
-static int
-ws_close_code_valid(unsigned int code)
-{
-	return ((code >= 1000 && code <= 1003) || (code >= 1007 &&
-	    code <= 1014) || (code >= 3000 && code <= 4999));
-}
-
-/*
  * The client sent a close frame. A valid one is remembered and lws echoes
  * it. An invalid one (RFC 6455 5.5.1, 7.4) fails the connection: 1002, or
  * 1007 for a reason that is not UTF-8; return -1 for lws to send that and
@@ -837,7 +825,7 @@ ws_peer_close(struct session *s, struct lws *wsi, const unsigned char *in,
 	    WSG_CLOSE_NO_STATUS;
 	if (len == 1)
 		why = "close frame of one byte";
-	else if (len >= 2 && !ws_close_code_valid(s->s_rcvd_code))
+	else if (len >= 2 && !wsg_close_code_valid(s->s_rcvd_code))
 		why = "invalid close code";
 	else if (len > 2 && !utf8_valid(in + 2, len - 2)) {
 		code = WSG_CLOSE_BAD_DATA;

@@ -199,8 +199,9 @@ enum backend_ev {
 
 struct backend_rec {
 	size_t			 r_len;
+	uint64_t		 r_seq;		/* numbers the link's events */
 	enum backend_ev		 r_kind;
-	char			 r_id[WSG_ID_LEN];	/* opens */
+	char			 r_id[WSG_ID_LEN];	/* its socket; hello: 0 */
 };
 
 /* A worker's connection to the backend. */
@@ -218,6 +219,13 @@ struct backend_link {
 	struct buf		 bl_out;
 	struct buf		 bl_recs;	/* struct backend_rec */
 	size_t			 bl_sent;	/* bytes of bl_out written */
+	uint64_t		 bl_seq;	/* the last event queued */
+	/*
+	 * The event the link last went down in the middle of, and how many
+	 * times in a row it did (backend.frame_attempts).
+	 */
+	uint64_t		 bl_cut_seq;
+	int			 bl_cut_count;
 	uint64_t		 bl_queued_msgs;	/* atomic reads */
 	size_t			 bl_queued_bytes;	/* bl_out's; atomic */
 	int			 bl_paused;	/* clients not read */
@@ -326,8 +334,8 @@ void		 backend_init(struct worker *);
 void		 backend_free(struct worker *);
 void		 backend_start(struct worker *);
 int		 backend_emit(struct worker *, enum backend_ev, json_t *);
-int		 backend_emit_message(struct worker *, const char *, size_t,
-		     const void *, size_t, int);
+int		 backend_emit_message(struct worker *, const char *,
+		     const char *, size_t, const void *, size_t, int);
 uint64_t	 backend_queued_msgs(struct worker *);
 size_t		 backend_queued_bytes(struct worker *);
 int		 backend_up(struct worker *);

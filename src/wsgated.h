@@ -42,7 +42,20 @@
 #define WSG_CLOSE_BAD_DATA	1007
 #define WSG_CLOSE_POLICY	1008
 #define WSG_CLOSE_TOO_BIG	1009
+#define WSG_CLOSE_INTERNAL	1011
 #define WSG_CLOSE_TRY_AGAIN	1013
+
+/*
+ * May an endpoint send this close code (RFC 6455 7.4.1, 7.4.2 and IANA's
+ * registry)? Not 1004-1006 or 1015, which are never sent, nor undefined
+ * ones.
+ */
+static inline int
+wsg_close_code_valid(unsigned int code)
+{
+	return ((code >= 1000 && code <= 1003) || (code >= 1007 &&
+	    code <= 1014) || (code >= 3000 && code <= 4999));
+}
 
 /* buf.c */
 struct buf {
@@ -215,6 +228,8 @@ struct cfg {
 	double		 c_reconnect_max;
 	size_t		 c_max_frame_bytes;
 	size_t		 c_queue_bytes;
+	int		 c_frame_attempts;
+	int		 c_refused_close_code;
 	double		 c_down_timeout;
 	enum down_action c_down_action;
 
@@ -476,10 +491,12 @@ enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
 	X(msgs_dropped_too_big)						\
 	X(msgs_dropped_bad_utf8)					\
 	X(msgs_dropped_slow_client)	/* backend sends not delivered */ \
+	X(msgs_dropped_refused)		/* the backend kept refusing */	\
 	X(msgs_out)			/* backend sends delivered */	\
 	X(msgs_out_bytes)						\
 	X(backend_connects)						\
 	X(backend_disconnects)						\
+	X(backend_events_refused)	/* backend.frame_attempts */	\
 	X(backend_frames_in)						\
 	X(backend_err_invalid_json)					\
 	X(backend_err_not_object)					\

@@ -509,13 +509,20 @@ class Backend:
     dict with an extra key ``_conn`` (the index of the connection that
     carried it).  Frames that are not valid JSON are recorded in ``errors``.
     With echo on, every text or binary ``message`` is answered with a
-    ``send`` of the same data to the same socketId.
+    ``send`` of the same data to the same socketId.  With refuse_over set,
+    a length prefix over it makes the backend drop the connection, as a
+    backend with a frame limit of its own does (at most refuse_times
+    times, if given).
     """
 
-    def __init__(self, path, framing="length-prefixed", echo=False, start=True):
+    def __init__(self, path, framing="length-prefixed", echo=False, start=True,
+                 refuse_over=None, refuse_times=None):
         self.path = path
         self.framing = framing
         self.echo = echo
+        self.refuse_over = refuse_over
+        self.refuse_times = refuse_times
+        self.refused = 0                # connections dropped for a frame
         self.cond = threading.Condition()
         self.frames = []
         self.errors = []
@@ -627,6 +634,14 @@ class Backend:
         conn.buf += data
         for payload in self._split(conn):
             self._record(conn, payload)
+        if (self.refuse_over is not None and self.framing != "ndjson" and
+                (self.refuse_times is None or self.refused < self.refuse_times) and
+                len(conn.buf) >= 4 and struct.unpack(">I", conn.buf[:4])[0] > self.refuse_over):
+            with self.cond:
+                self.refused += 1
+            sel.unregister(conn.sock)
+            live.remove(conn)
+            self._drop(conn)
 
     def _split(self, conn):
         """Yield complete frame payloads from conn.buf (partial reads kept)."""

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The backend link: late start, restart, garbage from the backend, oversize frames."""
 
+import os
 import json
 import signal
 import struct
@@ -200,6 +201,72 @@ class Ndjson(LinkTests, harness.GatewayTest):
         be.send_text(sid, "short")
         self.assertEqual(c.recv(), "short")
         c.assert_no_message(0.2)
+
+
+
+class RefusedEvents(harness.GatewayTest):
+    """A backend that drops its connection over one event, every time it
+    is sent (its own frame limit, or a crash on that input), must not
+    wedge the worker: after backend.frame_attempts tries the event is
+    dropped and its socket closed with backend.refused_close_code."""
+
+    def start(self, attempts=None, code=None, refuse_times=None):
+        backend = {"reconnect_min": 0.05}
+        if attempts is not None:
+            backend["frame_attempts"] = attempts
+        if code is not None:
+            backend["refused_close_code"] = code
+        gw = self.gateway({"limits": {"max_message_bytes": 1 << 20},
+                           "backend": backend}, workers=1)
+        be = harness.Backend(gw.backend_path, self.framing, echo=True,
+                             refuse_over=65536, refuse_times=refuse_times)
+        self.addCleanup(be.stop)
+        a = self.connect(gw)
+        b = self.connect(gw)
+        opens = be.wait_opens(2)
+        return gw, be, a, b, opens[0]["socketId"], opens[1]["socketId"]
+
+    def test_refused_message_dropped_and_socket_closed_1011(self):
+        gw, be, a, b, sid_a, sid_b = self.start()
+        b.send("before")
+        self.assertEqual(b.recv(), "before")
+        started = time.monotonic()
+        a.send(os.urandom(512 * 1024))     # a frame of some 700 KB in base64
+        b.send("behind it")                # queued behind the refused frame
+        self.assertEqual(a.wait_closed(), (1011, "backend refused a message"))
+        self.assertEqual(b.recv(), "behind it")
+        # Three attempts, each after reconnect_min: well under a second
+        # here, where the backend's own drops take no time.
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(be.refused, 3)
+        close = be.wait_event("close", sid_a)
+        self.assertEqual((close["code"], close["reason"]),
+                         (1011, "backend refused a message"))
+        self.assertEqual(be.events("message", sid_a), [])
+        counters = harness.read_counters(gw)
+        self.assertEqual(counters["backend_events_refused"], 1)
+        self.assertEqual(counters["msgs_dropped_refused"], 1)
+        gw.wait_log(r"dropped the connection 3 times while reading a message "
+                    r"event of \d+ bytes for socket %s" % sid_a)
+        b.send("after")
+        self.assertEqual(b.recv(), "after")
+
+    def test_attempts_and_code_configured(self):
+        gw, be, a, b, sid_a, sid_b = self.start(attempts=1, code=4001)
+        a.send(os.urandom(256 * 1024))
+        self.assertEqual(a.wait_closed()[0], 4001)
+        self.assertEqual(be.refused, 1)
+        self.assertEqual(be.wait_event("close", sid_a)["code"], 4001)
+
+    def test_a_cut_that_is_not_repeated_is_sent_again(self):
+        # The backend refuses it once only (a restart in the middle of a
+        # large frame): the event is delivered on the next connection.
+        gw, be, a, b, sid_a, sid_b = self.start(refuse_times=1)
+        data = os.urandom(300 * 1024)
+        a.send(data)
+        self.assertEqual(a.recv(), data)
+        self.assertEqual(be.refused, 1)
+        self.assertEqual(harness.read_counters(gw)["backend_events_refused"], 0)
 
 
 if __name__ == "__main__":

@@ -530,6 +530,14 @@ START_TEST(robustness_keys_defaults_and_values)
 	ck_assert(c->c_idle_timeout == 60);
 	ck_assert(c->c_ping_interval == 30);
 	ck_assert(c->c_instance != NULL && c->c_instance[0] != '\0');
+	ck_assert_int_eq(c->c_frame_attempts, 3);
+	ck_assert_int_eq(c->c_refused_close_code, 1011);
+	cfg_free(c);
+
+	c = unit_cfg("backend = { frame_attempts = 1; "
+	    "refused_close_code = 4000; };\n");
+	ck_assert_int_eq(c->c_frame_attempts, 1);
+	ck_assert_int_eq(c->c_refused_close_code, 4000);
 	cfg_free(c);
 
 	c = unit_cfg("instance = \"gw-7\";\n"
@@ -576,6 +584,14 @@ START_TEST(err_robustness_keys)
 	    "1024..1073741824\n");
 	ERRORS("instance = \"\";\n", "t.conf:1: instance: must be 1 to 255 "
 	    "bytes long\n");
+	ERRORS("backend = {\n  frame_attempts = 0;\n};\n",
+	    "t.conf:2: backend.frame_attempts: 0 is out of range 1..100\n");
+	ERRORS("backend = {\n  refused_close_code = 1005;\n};\n",
+	    "t.conf:2: backend.refused_close_code: 1005 is not a code a close "
+	    "frame may carry\n");
+	ERRORS("backend = {\n  refused_close_code = 2999;\n};\n",
+	    "t.conf:2: backend.refused_close_code: 2999 is not a code a close "
+	    "frame may carry\n");
 }
 END_TEST
 
