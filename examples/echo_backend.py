@@ -15,7 +15,8 @@ Every frame is one JSON object, framed either
 (the backend.framing setting in wsgate.conf; both ends must agree).
 
 Gateway -> backend:
-  {"type":"hello",   "instance":I, "epoch":E, "worker":k, "workers":N, "sockets":n}
+  {"type":"hello",   "instance":I, "epoch":E, "worker":k, "workers":N, "sockets":n,
+                     "maxEventBytes":B}
                      (first on every connection, then an open per live socket)
   {"type":"open",    "socketId":S, "context":{...}}
   {"type":"message", "socketId":S, "context":{...}, "data":"text"}
@@ -186,6 +187,10 @@ class EchoBackend:
                 log("hello from %s worker %s of %s, %s socket(s)" % (
                     ev.get("instance"), ev.get("worker"), ev.get("workers"),
                     ev.get("sockets")))
+                if ev.get("maxEventBytes", 0) > MAX_FRAME:
+                    log("error: the gateway may send events of up to %d bytes, "
+                        "more than this backend's limit of %d: raise MAX_FRAME "
+                        "or lower limits.max_message_bytes" % (ev["maxEventBytes"], MAX_FRAME))
                 return
             if kind == "auth" and self.auth:
                 ans = auth_answer(ev)

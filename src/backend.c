@@ -299,10 +299,11 @@ backend_hello(struct worker *w)
 		    (s = sessmap_find(&w->w_sessions, rec.r_id, WSG_ID_LEN)))
 			s->s_open_queued = 1;
 	}
-	ev = json_pack("{s:s, s:s, s:I, s:i, s:i, s:I}", "type", "hello",
+	ev = json_pack("{s:s, s:s, s:I, s:i, s:i, s:I, s:I}", "type", "hello",
 	    "instance", w->w_cfg->c_instance, "epoch", (json_int_t)ws_epoch(),
 	    "worker", w->w_index, "workers", ws_nworkers(), "sockets",
-	    (json_int_t)n);
+	    (json_int_t)n, "maxEventBytes",
+	    (json_int_t)frame_max_event(w->w_cfg));
 	backend_queue(&pre, BACKEND_EV_HELLO, ev, bl->bl_framing);
 	json_decref(ev);
 	SESSMAP_FOREACH(s, &w->w_sessions, i) {

@@ -1087,6 +1087,46 @@ cfg_load(const char *file, char **errs)
 	return (c);
 }
 
+/*
+ * Settings that work but that an operator likely did not mean: one line
+ * each, to free, or NULL. wsgated -t prints them, and the daemon logs
+ * them at start and at each reload.
+ */
+char *
+cfg_warnings(const struct cfg *c)
+{
+	struct buf	 b;
+	size_t		 event = frame_max_event(c);
+	size_t		 send = 6 * c->c_max_message_bytes + 128;
+	char		*line, *text;
+
+	buf_init(&b);
+	if (c->c_max_frame_bytes < send) {
+		xasprintf(&line, "backend.max_frame_bytes %zu is less than a "
+		    "send carrying the largest message limits.max_message_bytes "
+		    "allows, up to %zu bytes\n", c->c_max_frame_bytes, send);
+		buf_add(&b, line, strlen(line));
+		free(line);
+	}
+	if (c->c_queue_bytes < event) {
+		xasprintf(&line, "backend.queue_bytes %zu is less than the "
+		    "largest event, up to %zu bytes: each such event stops "
+		    "reading from the worker's clients\n", c->c_queue_bytes,
+		    event);
+		buf_add(&b, line, strlen(line));
+		free(line);
+	}
+	if (buf_used(&b) == 0) {
+		buf_free(&b);
+		return (NULL);
+	}
+	text = xmalloc(buf_used(&b) + 1);
+	memcpy(text, buf_data(&b), buf_used(&b));
+	text[buf_used(&b)] = '\0';
+	buf_free(&b);
+	return (text);
+}
+
 /* Load a configuration from a string; file names it in errors. */
 struct cfg *
 cfg_parse(const char *text, const char *file, char **errs)

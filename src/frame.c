@@ -119,6 +119,42 @@ frame_json_string(struct buf *out, const char *text, size_t len)
  * it up to and including "data": (see ws.c), data the client's message,
  * base64-encoded when binary.
  */
+/*
+ * Bytes of a message event around its context and data: the framing, the
+ * event's names and punctuation, a socket id, and "binary":true.
+ */
+#define FRAME_EVENT_ENVELOPE	128
+/* {"socketId":"...","createdAt":...}: 22 characters and 20 digits. */
+#define FRAME_CONTEXT_FIXED	80
+
+/*
+ * The largest event frame the gateway can send with configuration c
+ * (wsgate-protocol(7), Frame sizes): a message event of
+ * limits.max_message_bytes of control characters, each written \u00XX
+ * (six bytes; a binary message's base64 takes four for three), with the
+ * largest context its fields allow. A string field takes at most six
+ * bytes for each of its max_length; a claim of any other type at most
+ * the token; an auth hook's answer at most backend.max_frame_bytes.
+ */
+size_t
+frame_max_event(const struct cfg *c)
+{
+	const struct ctx_field	*f;
+	size_t			 ctx = FRAME_CONTEXT_FIXED, v, i;
+
+	for (i = 0; i < c->c_nfields; i++) {
+		f = &c->c_fields[i];
+		v = 2 + 6 * f->f_max_length;
+		if (f->f_source == CTX_SOURCE_JWT &&
+		    v < c->c_jwt.j_max_token_bytes)
+			v = c->c_jwt.j_max_token_bytes;
+		ctx += strlen(f->f_name) + 4 + v;
+	}
+	if (c->c_auth.a_socket != NULL)
+		ctx += c->c_max_frame_bytes;
+	return (FRAME_EVENT_ENVELOPE + ctx + 6 * c->c_max_message_bytes);
+}
+
 void
 frame_message(enum framing framing, struct buf *out, const char *head,
     size_t headlen, const void *data, size_t len, int binary)

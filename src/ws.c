@@ -923,8 +923,15 @@ ws_enqueue(struct session *s, struct outmsg *o, int fanout)
 {
 	struct worker	*w = s->s_worker;
 	size_t		 len = o->o_hlen + o->o_len;
+	size_t		 max = s->s_cfg->c_max_send_queue_bytes;
 
-	if (len > s->s_cfg->c_max_send_queue_bytes - s->s_outq_bytes) {
+	/*
+	 * A message larger than the whole limit still goes to a client
+	 * that has nothing waiting: else one as large as
+	 * limits.max_message_bytes could never be echoed.
+	 */
+	if (s->s_qn > 0 && (s->s_outq_bytes >= max ||
+	    len > max - s->s_outq_bytes)) {
 		METRICS_INC(&w->w_metrics, msgs_dropped_slow_client);
 		ws_outmsg_unref(o);
 		if (s->s_cfg->c_send_queue_policy == SENDQ_CLOSE) {

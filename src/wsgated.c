@@ -27,6 +27,24 @@ usage(FILE *f, int status)
 	exit(status);
 }
 
+/* Log each line of cfg_warnings(), prefixed. */
+static void
+main_log_warnings(const struct cfg *cfg, const char *prefix)
+{
+	char	*text, *line, *next;
+
+	if ((text = cfg_warnings(cfg)) == NULL)
+		return;
+	for (line = text; *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		log_warnx("%s%s: %s", prefix, cfg->c_file, line);
+		if (next == NULL)
+			break;
+	}
+	free(text);
+}
+
 /*
  * SIGHUP: read the configuration again and, if it is valid, use it for
  * new connections; connections already open keep their limits. A file
@@ -57,6 +75,7 @@ main_reload(void)
 		    keys);
 		free(keys);
 	}
+	main_log_warnings(cfg, "reload: ");
 	if (!main_verbose)
 		log_setlevel(cfg->c_log_level);
 	front_set_cfg(cfg);
@@ -157,6 +176,7 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if (check) {
+		main_log_warnings(main_cfg, "");
 		printf("configuration OK\n");
 		cfg_free(main_cfg);
 		return (0);
@@ -169,6 +189,7 @@ main(int argc, char **argv)
 	else if (verbose > 1)
 		level = LOG_LEVEL_DEBUG;
 	log_init(1, level);
+	main_log_warnings(main_cfg, "");
 	event_set_log_callback(log_event_cb);
 	main_ignore_sigpipe();
 

@@ -266,6 +266,7 @@ struct cfg {
 	size_t		 c_ntopic_fields;
 };
 struct cfg	*cfg_load(const char *, char **);
+char		*cfg_warnings(const struct cfg *);
 struct cfg	*cfg_parse(const char *, const char *, char **);
 struct cfg	*cfg_ref(struct cfg *);
 void		 cfg_free(struct cfg *);
@@ -452,6 +453,7 @@ json_t		*ctx_build(const struct cfg *, const struct http_request *,
 		     char **);
 
 /* frame.c */
+size_t		 frame_max_event(const struct cfg *);
 enum frame_result {
 	FRAME_MORE,		/* need more bytes */
 	FRAME_OK,		/* a frame is ready */

@@ -15,7 +15,8 @@
  * (the backend.framing setting in wsgate.conf; both ends must agree).
  *
  * Gateway -> backend:
- *   {"type":"hello",   "instance":I, "epoch":E, "worker":k, "workers":N, "sockets":n}
+ *   {"type":"hello",   "instance":I, "epoch":E, "worker":k, "workers":N, "sockets":n,
+ *                      "maxEventBytes":B}
  *   {"type":"open",    "socketId":S, "context":{...}}
  *   {"type":"message", "socketId":S, "context":{...}, "data":"text"}
  *   {"type":"message", "socketId":S, "context":{...}, "data":"BASE64", "binary":true}
@@ -172,7 +173,8 @@ handle_frame(struct link *l, const char *payload, size_t n)
 	const char	*type, *sid;
 	char		*ctx;
 
-	ev = json_loadb(payload, n, 0, &error);
+	/* A text message may hold U+0000: "\u0000" is valid JSON. */
+	ev = json_loadb(payload, n, JSON_ALLOW_NUL, &error);
 	if (ev == NULL || !json_is_object(ev)) {
 		printf("skipping bad frame (%s)\n",
 		    ev == NULL ? error.text : "not a JSON object");
@@ -189,6 +191,13 @@ handle_frame(struct link *l, const char *payload, size_t n)
 		    (long long)json_integer_value(json_object_get(ev, "worker")),
 		    (long long)json_integer_value(json_object_get(ev, "workers")),
 		    (long long)json_integer_value(json_object_get(ev, "sockets")));
+		if (json_integer_value(json_object_get(ev, "maxEventBytes")) >
+		    MAX_FRAME)
+			printf("error: the gateway may send events of up to %lld "
+			    "bytes, more than this backend's limit of %d: raise "
+			    "MAX_FRAME or lower limits.max_message_bytes\n",
+			    (long long)json_integer_value(json_object_get(ev,
+			    "maxEventBytes")), MAX_FRAME);
 	} else if (strcmp(type, "open") == 0) {
 		ctx = json_dumps(json_object_get(ev, "context"),
 		    JSON_COMPACT | JSON_ENCODE_ANY);

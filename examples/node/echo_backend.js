@@ -16,7 +16,8 @@
 // (the backend.framing setting in wsgate.conf; both ends must agree).
 //
 // Gateway -> backend:
-//   {"type":"hello",   "instance":I, "epoch":E, "worker":k, "workers":N, "sockets":n}
+//   {"type":"hello",   "instance":I, "epoch":E, "worker":k, "workers":N, "sockets":n,
+//                      "maxEventBytes":B}
 //   {"type":"open",    "socketId":S, "context":{...}}
 //   {"type":"message", "socketId":S, "context":{...}, "data":"text"}
 //   {"type":"message", "socketId":S, "context":{...}, "data":"BASE64", "binary":true}
@@ -154,6 +155,10 @@ function handleFrame(framing, link, payload) {
   case "hello":
     log("hello from " + ev.instance + " worker " + ev.worker + " of " +
       ev.workers + ", " + ev.sockets + " socket(s)");
+    if (ev.maxEventBytes > MAX_FRAME)
+      log("error: the gateway may send events of up to " + ev.maxEventBytes +
+        " bytes, more than this backend's limit of " + MAX_FRAME +
+        ": raise MAX_FRAME or lower limits.max_message_bytes");
     return;
   case "open":
     log("open " + sid + " context=" + JSON.stringify(ev.context));

@@ -269,5 +269,39 @@ class RefusedEvents(harness.GatewayTest):
         self.assertEqual(harness.read_counters(gw)["backend_events_refused"], 0)
 
 
+
+class FrameSizes(harness.GatewayTest):
+    """The hello event tells the largest event the gateway can send
+    (wsgate-protocol(7), Frame sizes), and no event is larger."""
+
+    MAX = 65536
+    FIELD_MAX = 100
+
+    def test_hello_bounds_the_largest_event(self):
+        gw = self.gateway({"limits": {"max_message_bytes": self.MAX},
+                           "context": {"fields": [
+                               {"name": "q", "source": "query", "key": "q",
+                                "max_length": self.FIELD_MAX},
+                               {"name": "user", "source": "header", "key": "X-User",
+                                "max_length": self.FIELD_MAX}]}})
+        be = self.backend(gw)
+        bound = be.wait_for(lambda fr: be.hellos and be.hellos[0]["maxEventBytes"],
+                            what="a hello")
+        # The documented formula, for this configuration.
+        self.assertEqual(bound, 128 + 80 + (1 + 4 + 2 + 6 * self.FIELD_MAX) +
+                         (4 + 4 + 2 + 6 * self.FIELD_MAX) + 6 * self.MAX)
+        # The worst case: control characters everywhere JSON escapes them
+        # as \u00XX, in the context (a percent-decoded query) and the data.
+        c = self.connect(gw, path="/ws?q=" + "%01" * self.FIELD_MAX,
+                         extra_headers=[("X-User", '"' * self.FIELD_MAX)])
+        sid = be.wait_open()["socketId"]
+        c.send("\x01" * self.MAX)
+        ev = be.wait_messages(sid, 1)[0]
+        ev.pop("_conn")
+        size = 4 + len(json.dumps(ev, separators=(",", ":")))
+        self.assertGreater(size, 6 * self.MAX)
+        self.assertLessEqual(size, bound)
+
+
 if __name__ == "__main__":
     harness.main()

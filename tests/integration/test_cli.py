@@ -145,6 +145,25 @@ class ConfigCheck(unittest.TestCase):
         r = run_daemon("-t", "-c", path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("configuration OK", r.stdout)
+        self.assertNotIn("warning", r.stderr)
+
+    def test_backend_sizes_that_cannot_carry_the_largest_message_warned(self):
+        # 8 MiB of control characters are 48 MiB as JSON: more than the
+        # backend's frames and queue take by default. A warning, not an
+        # error: the configuration works for the messages it can carry.
+        path = self.write("big.conf", "limits = {\n  max_message_bytes = 8388608;\n};\n")
+        r = run_daemon("-t", "-c", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+        self.assertRegex(r.stderr, r"warning: %s: backend.max_frame_bytes 16777216 is "
+                         r"less than a send carrying the largest message" % re.escape(path))
+        self.assertRegex(r.stderr, r"warning: %s: backend.queue_bytes 16777216 is less "
+                         r"than the largest event, up to \d+ bytes" % re.escape(path))
+        path = self.write("fits.conf", "limits = {\n  max_message_bytes = 8388608;\n};\n"
+                          "backend = {\n  max_frame_bytes = 60000000;\n"
+                          "  queue_bytes = 60000000;\n};\n")
+        r = run_daemon("-t", "-c", path)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
 
 
 def _make_bad_test(text, line):

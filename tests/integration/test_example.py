@@ -109,6 +109,38 @@ class ExampleTests:
                            what="the close line of %s" % sid)
         self.assertRegex(self.output(), r"(?m)^hello from ")
 
+    def test_every_message_the_shipped_limits_allow(self):
+        # The shipped limit, and the two messages whose events are largest
+        # under it: a binary one (base64) and a text of control characters
+        # (\u00XX escapes), both echoed whole; and a text of one NUL, which
+        # is valid JSON ("\u0000"; Autobahn 6.7.1).
+        with open(os.path.join(harness.SRCDIR, "conf", "wsgate.conf")) as f:
+            limit = int(re.search(r"(?m)^\s*max_message_bytes = (\d+);", f.read()).group(1))
+        gw = self.gateway({"limits": {"max_message_bytes": limit}},
+                          backend_path="big/backend.sock")
+        self.start_example(gw.backend_path)
+        c = self.connect(gw)
+        c.send("\x00")
+        self.assertEqual(c.recv(), "\x00")
+        data = os.urandom(limit)
+        c.send(data)
+        self.assertEqual(c.recv(timeout=30), data)
+        c.send("\x01" * limit)
+        self.assertEqual(c.recv(timeout=30), "\x01" * limit)
+
+    def test_events_over_its_limit_reported_at_hello(self):
+        # 4 MiB of control characters are some 24 MiB of JSON: more than
+        # the examples' 16 MiB frames. Each says so as the link opens.
+        gw = self.gateway({"limits": {"max_message_bytes": 4 << 20}},
+                          backend_path="big/backend.sock")
+        self.start_example(gw.backend_path)
+        harness.wait_until(lambda: re.search(
+            r"(?m)error: the gateway may send events of up to \d+ bytes, more than "
+            r"this backend's limit of 16777216", self.output()),
+            what="the example's error line")
+        self.assertNotRegex(self.output()[:self.output().index("big/backend.sock")],
+                            r"error: the gateway")
+
     def test_serves_every_worker_at_once(self):
         # The gateway has two workers, each with its own backend connection;
         # four clients land two on each.

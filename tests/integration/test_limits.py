@@ -376,6 +376,38 @@ class SlowClient(harness.GatewayTest):
                        what="msgs_dropped_slow_client > 0")
         self.assertGreater(c["msgs_dropped_slow_client"], 0)
 
+    def test_message_over_the_limit_goes_alone(self):
+        # Each 60 KiB message is over a 4 KiB limit by itself: one is
+        # queued when nothing else waits (else a message that large could
+        # never be delivered), and none joins it while it waits.
+        gw = self.gateway({"limits": {"max_send_queue_bytes": 4096,
+                                      "send_queue_policy": "drop"}})
+        be = self.backend(gw)
+        raw = RawWebSocket(gw.port, timeout=10)
+        self.addCleanup(raw.close)
+        sid = be.wait_open()["socketId"]
+        self.flood(be, sid)
+        c = wait_until(lambda: (lambda d: d if d.get("msgs_dropped_slow_client", 0) > 0
+                                else None)(harness.read_counters(gw)),
+                       what="msgs_dropped_slow_client > 0")
+        # Read all that was queued: once the flood has been read or
+        # dropped, every message is accounted for.
+        got = 0
+        raw.sock.settimeout(1)
+        try:
+            while True:
+                op, payload = raw.recv_frame()
+                self.assertEqual((op, len(payload)), (OP_TEXT, self.SIZE))
+                got += 1
+        except socket.timeout:
+            pass
+        self.assertGreater(got, 0)
+        self.assertEqual(got + harness.read_counters(gw)["msgs_dropped_slow_client"],
+                         self.COUNT)
+        raw.sock.settimeout(10)
+        be.send_text(sid, "after the flood")
+        self.assertEqual(raw.recv_frame(), (OP_TEXT, b"after the flood"))
+
     def test_drop_policy(self):
         gw, be, raw, sid = self.start("drop")
         self.flood(be, sid)
