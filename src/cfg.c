@@ -67,6 +67,9 @@ static const char *const cfg_down_action_names[] = {
 static const char *const cfg_send_queue_policy_names[] = {
 	"close", "drop", NULL
 };
+static const char *const cfg_rate_action_names[] = {
+	"pause", "close", NULL
+};
 static const char *const cfg_source_names[] = {
 	"cookie", "header", "query", "peer", "jwt", NULL
 };
@@ -141,6 +144,20 @@ static const struct cfg_key cfg_keys[] = {
 	    c_send_queue_policy),
 	K("limits", "idle_timeout", CFG_DURATION, 0, 65535, 60, NULL,
 	    c_idle_timeout),
+	K("limits", "message_rate", CFG_SIZE, 0, 10000000, 1000, NULL,
+	    c_message_rate),
+	K("limits", "message_burst", CFG_SIZE, 1, 10000000, 1000, NULL,
+	    c_message_burst),
+	K("limits", "byte_rate", CFG_SIZE, 0, 1073741824, 8388608, NULL,
+	    c_byte_rate),
+	K("limits", "byte_burst", CFG_SIZE, 1, 1073741824, 8388608, NULL,
+	    c_byte_burst),
+	KE("limits", "rate_action", cfg_rate_action_names, "pause",
+	    c_rate_action),
+	K("limits", "connection_rate_per_ip", CFG_SIZE, 0, 1000000, 100, NULL,
+	    c_connection_rate),
+	K("limits", "connection_burst_per_ip", CFG_SIZE, 1, 1000000, 200,
+	    NULL, c_connection_burst),
 
 	K("websocket", "ping_interval", CFG_DURATION, 0, 65535, 30, NULL,
 	    c_ping_interval),
@@ -987,6 +1004,12 @@ cfg_check(struct cfg_errors *e, config_t *lc, struct cfg *c)
 		cfg_error(e, config_lookup(lc, "backend.refused_close_code"),
 		    "backend.refused_close_code: %d is not a code a close "
 		    "frame may carry", c->c_refused_close_code);
+	rate_init(&c->c_rate_messages, (double)c->c_message_rate,
+	    (double)c->c_message_burst);
+	rate_init(&c->c_rate_bytes, (double)c->c_byte_rate,
+	    (double)c->c_byte_burst);
+	rate_init(&c->c_rate_connections, (double)c->c_connection_rate,
+	    (double)c->c_connection_burst);
 	cfg_check_jwt(e, lc, c);
 	cfg_check_topics(e, lc, c);
 	cfg_check_cluster(e, lc, c);
@@ -1105,6 +1128,14 @@ cfg_warnings(const struct cfg *c)
 		xasprintf(&line, "backend.max_frame_bytes %zu is less than a "
 		    "send carrying the largest message limits.max_message_bytes "
 		    "allows, up to %zu bytes\n", c->c_max_frame_bytes, send);
+		buf_add(&b, line, strlen(line));
+		free(line);
+	}
+	if (c->c_byte_rate > 0 && c->c_byte_burst < c->c_max_message_bytes) {
+		xasprintf(&line, "limits.byte_burst %zu is less than "
+		    "limits.max_message_bytes %zu: a message that large, sent "
+		    "at once, is over limits.byte_rate\n", c->c_byte_burst,
+		    c->c_max_message_bytes);
 		buf_add(&b, line, strlen(line));
 		free(line);
 	}

@@ -39,6 +39,11 @@
 #define FRONT_MAX_LISTENERS	16
 #define FRONT_ACCEPT_PAUSE_SECS	1	/* after EMFILE */
 #define FRONT_DEFER_SECS	1	/* TCP_DEFER_ACCEPT: a silent client waits */
+/*
+ * Sets of four addresses whose new connections are timed: 1.75 MiB, in
+ * pages the kernel only provides as addresses come.
+ */
+#define FRONT_RATE_SETS		8192
 
 enum front_state {
 	FRONT_READING,		/* reading the request head */
@@ -82,6 +87,8 @@ static struct front_conns	 front_conns = TAILQ_HEAD_INITIALIZER(front_conns);
 static size_t			 front_nreading;
 static struct http_header	*front_headers;
 static struct ratelog		 front_emfile_rl;
+/* New connections by address, for limits.connection_rate_per_ip. */
+static struct ratemap		 front_rates;
 static struct ratelog		 front_jwt_rl[JWT_NRESULTS];
 
 static void	front_handoff(struct front_conn *, struct worker *,
@@ -613,6 +620,8 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	const struct cfg	*cfg = front_cfg;
 	struct front_conn	*c;
 	struct timeval		 tv;
+	char			 retry[40];
+	int64_t			 wait;
 
 	METRICS_INC(&metrics_front, conns_accepted);
 	c = xcalloc(1, sizeof *c);
@@ -633,6 +642,14 @@ front_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (ws_sessions() + front_nreading > cfg->c_max_connections) {
 		front_reject(c, REJECT_TOO_MANY, 503, "too many connections",
 		    NULL);
+		return;
+	}
+	if ((wait = ratemap_take(&front_rates, &cfg->c_rate_connections,
+	    c->fc_peer, rate_now())) > 0) {
+		snprintf(retry, sizeof retry, "Retry-After: %lld\r\n",
+		    (long long)(wait / 1000000000 + 1));
+		front_reject(c, REJECT_RATE_PER_IP, 429, "too many new "
+		    "connections from your address", retry);
 		return;
 	}
 	if (!iplimit_acquire(c->fc_peer, cfg->c_max_connections_per_ip)) {
@@ -855,6 +872,7 @@ front_start(struct event_base *base)
 
 	front_base = base;
 	front_resume = evtimer_new(base, front_resume_cb, NULL);
+	ratemap_init(&front_rates, FRONT_RATE_SETS);
 	for (i = 0; i < front_nfds; i++) {
 		front_listeners[i] = evconnlistener_new(base, front_accept_cb,
 		    NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
@@ -888,6 +906,7 @@ front_stop(void)
 	front_resume = NULL;
 	free(front_headers);
 	front_headers = NULL;
+	ratemap_free(&front_rates);
 	cfg_free(front_cfg);
 	front_cfg = NULL;
 }

@@ -31,7 +31,7 @@ static const int metrics_codes[METRICS_CLOSE_CODES - 1] = {
 static const char *const metrics_reject_names[REJECT_MAX] = {
 	"bad_request", "context", "origin", "not_found", "method", "timeout",
 	"upgrade_required", "too_large", "too_many", "too_many_per_ip",
-	"backend_down", "http_version", "token", "auth"
+	"rate_per_ip", "backend_down", "http_version", "token", "auth"
 };
 
 /* Add the counters of from, read atomically, to to. */

@@ -181,8 +181,10 @@ ws_pause(struct worker *w, int pause)
 	w->w_paused = pause;
 	log_debug("worker %d: %s reading from clients", w->w_index,
 	    pause ? "backend queue full, stop" : "backend queue drained, resume");
-	SESSMAP_FOREACH(s, &w->w_sessions, i)
-		lws_rx_flow_control(s->s_wsi, !pause);
+	SESSMAP_FOREACH(s, &w->w_sessions, i) {
+		if (!s->s_rate_paused)
+			lws_rx_flow_control(s->s_wsi, !pause);
+	}
 }
 
 size_t
@@ -650,6 +652,53 @@ ws_fail(struct session *s, struct lws *wsi, int code, const char *reason)
 	return (0);
 }
 
+/*
+ * limits.message_rate and byte_rate: take what arrived (len bytes, and
+ * a message if it starts one) from the connection's buckets. Past either,
+ * stop reading until it is back within its burst, so that the client
+ * waits in its own TCP window and nothing is lost; or, with
+ * limits.rate_action "close", close with 1008 naming the limit.
+ */
+static int
+ws_rate(struct session *s, struct lws *wsi, size_t len, int message)
+{
+	const struct cfg	*c = s->s_cfg;
+	struct worker		*w = s->s_worker;
+	int64_t			 now, wait = 0, bytes;
+	int			 by_bytes = 0;
+
+	if (c->c_rate_bytes.r_interval == 0 &&
+	    (c->c_rate_messages.r_interval == 0 || !message))
+		return (0);
+	now = rate_now();
+	if (message && (wait = rate_take(&c->c_rate_messages,
+	    &s->s_rate_messages, now, 1)) > 0)
+		METRICS_INC(&w->w_metrics, rate_limited_messages);
+	if ((bytes = rate_take(&c->c_rate_bytes, &s->s_rate_bytes, now,
+	    len)) > 0) {
+		METRICS_INC(&w->w_metrics, rate_limited_bytes);
+		if (bytes > wait) {
+			wait = bytes;
+			by_bytes = 1;
+		}
+	}
+	if (wait == 0)
+		return (0);
+	if (c->c_rate_action == RATE_CLOSE) {
+		log_info("session %s: over limits.%s, closing", s->s_id,
+		    by_bytes ? "byte_rate" : "message_rate");
+		return (ws_fail(s, wsi, WSG_CLOSE_POLICY, by_bytes ?
+		    "byte rate limit" : "message rate limit"));
+	}
+	log_debug("session %s: over limits.%s, not read for %lld ms",
+	    s->s_id, by_bytes ? "byte_rate" : "message_rate",
+	    (long long)(wait / 1000000));
+	s->s_rate_paused = 1;
+	lws_rx_flow_control(wsi, 0);
+	lws_set_timer_usecs(wsi, wait / 1000 + 1);
+	return (0);
+}
+
 /* A text message is not UTF-8: 1007 (RFC 6455 7.4.1). */
 static int
 ws_bad_utf8(struct session *s, struct lws *wsi)
@@ -692,10 +741,12 @@ ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 {
 	struct worker	*w = s->s_worker;
 	size_t		 max = s->s_cfg->c_max_message_bytes, rest;
+	int		 first;
 
 	if (s->s_state != SESS_OPEN)
 		return (0);
-	if (buf_used(&s->s_rx) == 0 && lws_is_first_fragment(wsi)) {
+	first = buf_used(&s->s_rx) == 0 && lws_is_first_fragment(wsi);
+	if (first) {
 		s->s_rx_binary = (uint8_t)lws_frame_is_binary(wsi);
 		s->s_rx_utf8 = 0;
 	}
@@ -708,6 +759,8 @@ ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 		return (ws_fail(s, wsi, WSG_CLOSE_TOO_BIG, "message too big"));
 	}
 	s->s_rx_in_frame = rest != 0;
+	if (ws_rate(s, wsi, len, first) != 0 || s->s_state != SESS_OPEN)
+		return (0);
 	if (!s->s_rx_binary && utf8_check(&s->s_rx_utf8, in, len) == -1)
 		return (ws_bad_utf8(s, wsi));
 	buf_add(&s->s_rx, in, len);
@@ -1410,6 +1463,14 @@ ws_client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return (0);
 	case LWS_CALLBACK_RECEIVE:
 		return (s != NULL ? ws_receive(s, wsi, in, len) : 0);
+	case LWS_CALLBACK_TIMER:
+		/* The end of a pause for limits.message_rate or byte_rate. */
+		if (s != NULL && s->s_rate_paused) {
+			s->s_rate_paused = 0;
+			if (s->s_state == SESS_OPEN && !w->w_paused)
+				lws_rx_flow_control(wsi, 1);
+		}
+		return (0);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (s == NULL)
 			return (0);

@@ -98,6 +98,11 @@ struct session {
 	uint32_t		 s_rx_utf8;
 	uint8_t			 s_rx_binary;
 	uint8_t			 s_rx_in_frame;	/* more of this frame to come */
+	uint8_t			 s_rate_paused;	/* over a rate: not read */
+
+	/* limits.message_rate and byte_rate: rate_take()'s arrival times. */
+	int64_t			 s_rate_messages;
+	int64_t			 s_rate_bytes;
 
 	/*
 	 * Messages for the client, oldest first: a ring of s_qcap shared

@@ -142,6 +142,17 @@ enum send_queue_policy {
 	SENDQ_DROP		/* "drop": drop the new message */
 };
 
+enum rate_action {
+	RATE_PAUSE,		/* limits.rate_action "pause": stop reading */
+	RATE_CLOSE		/* "close": 1008 */
+};
+
+/* A rate limit (rate.c); read-only once made. */
+struct rate {
+	int64_t		 r_interval;	/* ns per unit; 0: no limit */
+	int64_t		 r_tolerance;	/* ns: the burst's worth */
+};
+
 enum ctx_source {
 	CTX_SOURCE_COOKIE,
 	CTX_SOURCE_HEADER,
@@ -249,6 +260,16 @@ struct cfg {
 	size_t		 c_max_send_queue_bytes;
 	enum send_queue_policy c_send_queue_policy;
 	double		 c_idle_timeout;
+	size_t		 c_message_rate;	/* per connection, a second */
+	size_t		 c_message_burst;
+	size_t		 c_byte_rate;
+	size_t		 c_byte_burst;
+	enum rate_action c_rate_action;
+	size_t		 c_connection_rate;	/* per address, a second */
+	size_t		 c_connection_burst;
+	struct rate	 c_rate_messages;	/* from the keys above */
+	struct rate	 c_rate_bytes;
+	struct rate	 c_rate_connections;
 
 	double		 c_ping_interval;
 	int		 c_compression;
@@ -494,6 +515,8 @@ enum frame_result frame_dec_next(struct frame_dec *, const char **, size_t *);
 	X(msgs_dropped_bad_utf8)					\
 	X(msgs_dropped_slow_client)	/* backend sends not delivered */ \
 	X(msgs_dropped_refused)		/* the backend kept refusing */	\
+	X(rate_limited_messages)	/* over limits.message_rate */	\
+	X(rate_limited_bytes)		/* over limits.byte_rate */	\
 	X(msgs_out)			/* backend sends delivered */	\
 	X(msgs_out_bytes)						\
 	X(backend_connects)						\
@@ -558,6 +581,7 @@ enum reject_reason {
 	REJECT_TOO_LARGE,	/* 431 */
 	REJECT_TOO_MANY,	/* 503: limits.max_connections */
 	REJECT_TOO_MANY_PER_IP,	/* 503: limits.max_connections_per_ip */
+	REJECT_RATE_PER_IP,	/* 429: limits.connection_rate_per_ip */
 	REJECT_BACKEND_DOWN,	/* 503: backend.down_timeout */
 	REJECT_VERSION,		/* 505 */
 	REJECT_TOKEN,		/* 401: the jwt group refused the token */
@@ -610,6 +634,26 @@ void		 sessmap_insert(struct sessmap *, struct session *);
 void		 sessmap_remove(struct sessmap *, struct session *);
 struct session	*sessmap_find(const struct sessmap *, const char *, size_t);
 uint32_t	 sessmap_hash(const char *, size_t);
+
+/* rate.c */
+#define WSG_ADDR_MAX		46	/* INET6_ADDRSTRLEN */
+
+struct ratemap_ent {
+	int64_t		 re_tat;	/* 0: a free entry */
+	char		 re_addr[WSG_ADDR_MAX];
+};
+struct ratemap {
+	struct ratemap_ent *rm_ents;
+	size_t		 rm_nsets;
+};
+int64_t		 rate_now(void);
+void		 rate_init(struct rate *, double, double);
+int64_t		 rate_take(const struct rate *, int64_t *, int64_t, uint64_t);
+int64_t		 rate_try(const struct rate *, int64_t *, int64_t, uint64_t);
+void		 ratemap_init(struct ratemap *, size_t);
+void		 ratemap_free(struct ratemap *);
+int64_t		 ratemap_take(struct ratemap *, const struct rate *,
+		     const char *, int64_t);
 
 /* strmap.c */
 struct strmap_ent {

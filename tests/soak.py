@@ -95,7 +95,8 @@ def main():
     args = ap.parse_args()
 
     gw = harness.Gateway({"log": {"level": "info"},
-                          "limits": {"max_connections_per_ip": 100000}})
+                          "limits": {"max_connections_per_ip": 100000,
+                                     "connection_rate_per_ip": 0}})
     be = harness.Backend(gw.backend_path, gw.framing, echo=True)
     ok = True
     try:

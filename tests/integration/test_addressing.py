@@ -325,7 +325,8 @@ class Broadcast5000(harness.GatewayTest):
 
     def test_broadcast_to_5000_sockets(self):
         gw = self.gateway({"limits": {"max_connections": 20000,
-                                      "max_connections_per_ip": 20000}})
+                                      "max_connections_per_ip": 20000,
+                                      "connection_rate_per_ip": 0}})
         be = self.backend(gw)
         be.wait_conns(2)
         half = self.N // 2

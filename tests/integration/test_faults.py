@@ -52,7 +52,8 @@ class FramingFaults:
         self.assertEqual(len(be.hellos), gw.workers, be.hellos)
         for h in hellos:
             self.assertEqual(set(h), {"type", "instance", "epoch", "worker", "workers",
-                                      "sockets", "_conn"}, h)
+                                      "sockets", "maxEventBytes", "_conn"}, h)
+            self.assertGreater(h["maxEventBytes"], 6 * 1048576)
             self.assertEqual(h["instance"], INSTANCE)
             self.assertIs(type(h["epoch"]), int)
             self.assertTrue(before - 1000 <= h["epoch"] <= after, (before, h, after))
