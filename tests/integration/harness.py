@@ -1084,6 +1084,19 @@ def accept_for(key):
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 
 
+def frame_header(opcode, length, fin=True, mask=b"\0\0\0\0"):
+    """A masked client frame's header declaring length bytes of payload
+    (the zero mask leaves the payload as it is)."""
+    b0 = (0x80 if fin else 0) | opcode
+    if length < 126:
+        head = struct.pack("!BB", b0, 0x80 | length)
+    elif length < 65536:
+        head = struct.pack("!BBH", b0, 0x80 | 126, length)
+    else:
+        head = struct.pack("!BBQ", b0, 0x80 | 127, length)
+    return head + mask
+
+
 class RawWebSocket:
     """A hand-made WebSocket client for frames websockets would refuse to send."""
 
@@ -1096,17 +1109,9 @@ class RawWebSocket:
         self.sock.settimeout(timeout)
 
     def send_frame(self, opcode, payload, fin=True):
-        b0 = (0x80 if fin else 0) | opcode
-        n = len(payload)
-        if n < 126:
-            head = struct.pack("!BB", b0, 0x80 | n)
-        elif n < 65536:
-            head = struct.pack("!BBH", b0, 0x80 | 126, n)
-        else:
-            head = struct.pack("!BBQ", b0, 0x80 | 127, n)
         mask = os.urandom(4)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + masked)
+        self.sock.sendall(frame_header(opcode, len(payload), fin, mask) + masked)
 
     def _need(self, n):
         while len(self.buf) < n:
@@ -1204,6 +1209,19 @@ class GatewayTest(unittest.TestCase):
         if rc != 0:
             raise AssertionError("wsgated exited with %r after SIGTERM; log tail:\n%s"
                                  % (rc, gw.log_tail(30)))
+
+    def open_raw(self, gw=None, be=None):
+        """A RawWebSocket to gw (self.gw) and the socketId of its open
+        event at be (self.be)."""
+        gw = gw or self.gw
+        be = be or self.be
+        n = len(be.events("open"))
+        r = RawWebSocket(gw.port)
+        self.addCleanup(r.close)
+        sid = be.wait_for(
+            lambda fr: (lambda o: o[n]["socketId"] if len(o) > n else None)(
+                [f for f in fr if f.get("type") == "open"]), what="open event")
+        return r, sid
 
     def backend(self, gw, echo=False, start=True, framing=None):
         be = Backend(gw.backend_path, framing or self.framing, echo=echo, start=start)

@@ -9,7 +9,7 @@ import struct
 import time
 
 import harness
-from harness import RawWebSocket, OP_TEXT, OP_CONT, OP_BINARY, OP_CLOSE
+from harness import RawWebSocket, frame_header, OP_TEXT, OP_CONT, OP_BINARY, OP_CLOSE
 
 # Characters of every length, so that splits fall inside each of them.
 MIXED = "a\u00e9\u20ac\U0001F600z\u07ff\uffff\U0010ffff".encode()
@@ -20,15 +20,6 @@ class Conformance(harness.GatewayTest):
         super().setUp()
         self.gw = self.gateway()
         self.be = self.backend(self.gw, echo=True)
-
-    def open_raw(self):
-        n = len(self.be.events("open"))
-        r = RawWebSocket(self.gw.port)
-        self.addCleanup(r.close)
-        sid = self.be.wait_for(
-            lambda fr: (lambda o: o[n]["socketId"] if len(o) > n else None)(
-                [f for f in fr if f.get("type") == "open"]), what="open event")
-        return r, sid
 
     def assertNoClose(self, r, wait=0.3):
         readable, _, _ = select.select([r.sock], [], [], wait)
@@ -109,8 +100,6 @@ class CloseFrames(harness.GatewayTest):
         super().setUp()
         self.gw = self.gateway()
         self.be = self.backend(self.gw, echo=True)
-
-    open_raw = Conformance.open_raw
 
     def close_with(self, payload):
         r, sid = self.open_raw()
@@ -200,18 +189,6 @@ class CloseFrames(harness.GatewayTest):
         self.failed_promptly(lambda r: r.send_frame(OP_TEXT, b"\xff"), 1007, False)
 
 
-def frame_head(opcode, declared, fin=True):
-    """A masked client frame's header declaring a payload length."""
-    b0 = (0x80 if fin else 0) | opcode
-    if declared < 126:
-        head = struct.pack("!BB", b0, 0x80 | declared)
-    elif declared < 65536:
-        head = struct.pack("!BBH", b0, 0x80 | 126, declared)
-    else:
-        head = struct.pack("!BBQ", b0, 0x80 | 127, declared)
-    return head + b"\0\0\0\0"          # a zero mask: payload as it is
-
-
 class DeclaredLength(harness.GatewayTest):
     """RFC 6455 10.4: a frame declaring more than the limit closes 1009
     after its header and at most websocket.rx_buffer_bytes of payload."""
@@ -235,16 +212,16 @@ class DeclaredLength(harness.GatewayTest):
         self.assertLess(seconds_to_eof(self.r, 5), CloseFrames.PROMPT)
 
     def test_huge_declared_length_closes_at_header_rfc6455_10_4(self):
-        self.r.sock.sendall(frame_head(OP_BINARY, 1 << 40) + b"x" * self.RXBUF)
+        self.r.sock.sendall(frame_header(OP_BINARY, 1 << 40) + b"x" * self.RXBUF)
         self.assertClosed1009()
 
     def test_one_over_the_limit_closes_before_the_payload_rfc6455_10_4(self):
-        self.r.sock.sendall(frame_head(OP_TEXT, self.LIMIT + 1) + b"x" * self.RXBUF)
+        self.r.sock.sendall(frame_header(OP_TEXT, self.LIMIT + 1) + b"x" * self.RXBUF)
         self.assertClosed1009()
 
     def test_continuation_over_what_is_left_rfc6455_10_4(self):
         self.r.send_frame(OP_TEXT, b"a" * 3000, fin=False)
-        self.r.sock.sendall(frame_head(OP_CONT, self.LIMIT - 3000 + 1) +
+        self.r.sock.sendall(frame_header(OP_CONT, self.LIMIT - 3000 + 1) +
                             b"b" * self.RXBUF)
         self.assertClosed1009()
 

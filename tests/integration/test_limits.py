@@ -450,15 +450,6 @@ class HostileFrames(harness.GatewayTest):
         self.gw = self.gateway({"limits": {"max_message_bytes": self.LIMIT}})
         self.be = self.backend(self.gw, echo=True)
 
-    def open_raw(self):
-        n = len(self.be.events("open"))
-        r = RawWebSocket(self.gw.port)
-        self.addCleanup(r.close)
-        sid = self.be.wait_for(
-            lambda fr: (lambda o: o[n]["socketId"] if len(o) > n else None)(
-                [f for f in fr if f.get("type") == "open"]), what="open event")
-        return r, sid
-
     def assertStillServes(self):
         c = self.connect(self.gw)
         c.send("still serving")

@@ -32,15 +32,6 @@ class MessageTests:
                 [f for f in fr if f.get("type") == "open"]), what="open event")
         return c, sid
 
-    def open_raw(self):
-        n = len(self.be.events("open"))
-        r = RawWebSocket(self.gw.port)
-        self.addCleanup(r.close)
-        sid = self.be.wait_for(
-            lambda fr: (lambda o: o[n]["socketId"] if len(o) > n else None)(
-                [f for f in fr if f.get("type") == "open"]), what="open event")
-        return r, sid
-
     # -- data both ways ----------------------------------------------------
 
     def test_text_round_trip(self):
