@@ -23,7 +23,14 @@ static int			 main_verbose;	/* -v: the level is fixed */
 static void __attribute__((noreturn))
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: wsgated [-ftVhv] [-c file]\n");
+	fprintf(f, "usage: wsgated [-ftVhv] [-c file]\n"
+	    "  -c file  the configuration file (default %s)\n"
+	    "  -f       stay in the foreground, logging to standard error\n"
+	    "  -t       check the configuration, print warnings, and exit\n"
+	    "  -v       log more: info, then with -vv debug\n"
+	    "  -V       print the version and the optional features, and "
+	    "exit\n"
+	    "  -h       print this help and exit\n", WSG_CONF_FILE);
 	exit(status);
 }
 
