@@ -121,6 +121,29 @@ backend_schedule_retry(struct worker *w)
 	bl->bl_delay = bl->bl_delay * 2 > max ? max : bl->bl_delay * 2;
 }
 
+/*
+ * A connect failed with errno. Logged at the start of an outage and
+ * whenever the error changes (ENOENT while the backend is away, then
+ * EACCES if it comes back with a socket wsgated may not use), at most
+ * once a second; the retries' backoff spaces them further.
+ */
+static void
+backend_connect_failed(struct worker *w)
+{
+	struct backend_link	*bl = &w->w_backend;
+	int			 err = errno;
+	int64_t			 now = ctx_now_ms();
+
+	if (err == bl->bl_down_errno || (bl->bl_down_errno != 0 &&
+	    now - bl->bl_down_logged < 1000))
+		return;
+	errno = err;
+	log_warn("worker %d: backend %s: cannot connect, retrying", w->w_index,
+	    bl->bl_path);
+	bl->bl_down_errno = err;
+	bl->bl_down_logged = now;
+}
+
 static void
 backend_retry_cb(lws_sorted_usec_list_t *sul)
 {
@@ -147,10 +170,7 @@ backend_retry_cb(lws_sorted_usec_list_t *sul)
 	}
 	log_debug("worker %d: connecting to backend %s", w->w_index, path);
 	if (connect(fd.sockfd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		if (!bl->bl_logged_down)
-			log_warn("worker %d: backend %s: cannot connect, "
-			    "retrying", w->w_index, path);
-		bl->bl_logged_down = 1;
+		backend_connect_failed(w);
 		close(fd.sockfd);
 		backend_schedule_retry(w);
 		return;
@@ -486,7 +506,7 @@ backend_down(struct worker *w)
 	log_warnx("worker %d: backend connection lost, %zu bytes queued",
 	    w->w_index, buf_used(&bl->bl_out));
 	bl->bl_delay = w->w_cfg->c_reconnect_min;
-	bl->bl_logged_down = 0;
+	bl->bl_down_errno = 0;
 	backend_schedule_retry(w);
 }
 
@@ -628,7 +648,7 @@ backend_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		bl->bl_state = BACKEND_UP;
 		bl->bl_wsi = wsi;
 		bl->bl_delay = w->w_cfg->c_reconnect_min;
-		bl->bl_logged_down = 0;
+		bl->bl_down_errno = 0;
 		__atomic_store_n(&bl->bl_down_since, 0, __ATOMIC_RELAXED);
 		bl->bl_closed_all = 0;
 		METRICS_INC(&w->w_metrics, backend_connects);

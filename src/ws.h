@@ -218,7 +218,9 @@ struct backend_link {
 	struct lws		*bl_wsi;
 	lws_sorted_usec_list_t	 bl_retry;
 	double			 bl_delay;	/* next retry, seconds */
-	int			 bl_logged_down;
+	/* The connect error last logged in this outage (0: none), and when. */
+	int			 bl_down_errno;
+	int64_t			 bl_down_logged;
 
 	/* Encoded frames not yet written whole, and a record of each. */
 	struct buf		 bl_out;

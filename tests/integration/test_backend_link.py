@@ -4,6 +4,7 @@
 import os
 import json
 import signal
+import socket
 import struct
 import time
 
@@ -301,6 +302,37 @@ class FrameSizes(harness.GatewayTest):
         size = 4 + len(json.dumps(ev, separators=(",", ":")))
         self.assertGreater(size, 6 * self.MAX)
         self.assertLessEqual(size, bound)
+
+
+
+class ConnectErrors(harness.GatewayTest):
+    """Connect errors are logged at the start of each outage and whenever
+    the error changes, not once per retry."""
+
+    def count(self, gw, text):
+        return gw.log_text().count(text)
+
+    def test_each_new_error_logged_once(self):
+        gw = self.gateway(workers=1)
+        gw.wait_log(r"cannot connect, retrying: No such file or directory")
+        # A socket file nobody listens on: another error.
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(gw.backend_path)
+        s.close()
+        gw.wait_log(r"cannot connect, retrying: Connection refused")
+        # Retries every 0.2 s at most (the harness's reconnect_max) give
+        # the same error again: it is not logged again.
+        time.sleep(1.5)
+        self.assertEqual(self.count(gw, "cannot connect, retrying: Connection refused"), 1)
+        self.assertEqual(self.count(gw, "cannot connect, retrying: No such file"), 1)
+        os.unlink(gw.backend_path)
+        be = self.backend(gw)
+        be.wait_conns(1)
+        # A new outage logs its first error again.
+        be.stop()
+        gw.wait_log(r"backend connection lost")
+        harness.wait_until(lambda: self.count(gw, "retrying: No such file") == 2,
+                           what="the new outage's error")
 
 
 if __name__ == "__main__":
