@@ -6,12 +6,16 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "wsgated.h"
 
@@ -176,6 +180,105 @@ metrics_one(struct buf *b, const char *name, const char *type,
 {
 	metrics_family(b, name, type, help);
 	metrics_printf(b, "wsgated_%s %" PRIu64 "\n", name, v);
+}
+
+/*
+ * When the process started, in seconds since the epoch: its start in
+ * clock ticks after boot (/proc/self/stat) plus the boot time
+ * (/proc/stat). -1 if unknown.
+ */
+static double
+metrics_start_time(void)
+{
+	char		 line[1024], *p;
+	unsigned long long ticks = 0, btime = 0;
+	FILE		*f;
+	int		 i, ok = 0;
+
+	if ((f = fopen("/proc/self/stat", "r")) != NULL) {
+		/* The name in parentheses may hold spaces: skip past it. */
+		if (fgets(line, sizeof line, f) != NULL &&
+		    (p = strrchr(line, ')')) != NULL) {
+			for (i = 0; i < 20 && p != NULL; i++)
+				p = strchr(p + 1, ' ');
+			ok = p != NULL && sscanf(p, " %llu", &ticks) == 1;
+		}
+		fclose(f);
+	}
+	if (!ok || (f = fopen("/proc/stat", "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "btime %llu", &btime) == 1)
+			break;
+	}
+	fclose(f);
+	if (btime == 0)
+		return (-1);
+	return ((double)btime + (double)ticks / (double)sysconf(_SC_CLK_TCK));
+}
+
+/*
+ * The process metrics every Prometheus client exports, under their
+ * standard names.
+ */
+static void
+metrics_process(struct buf *b)
+{
+	struct rusage	 ru;
+	struct rlimit	 rl;
+	struct dirent	*de;
+	DIR		*d;
+	FILE		*f;
+	unsigned long	 vsz = 0, rss = 0;
+	long		 page = sysconf(_SC_PAGESIZE);
+	uint64_t	 fds = 0;
+	double		 start;
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		metrics_printf(b, "# HELP process_cpu_seconds_total Total user "
+		    "and system CPU time spent in seconds.\n"
+		    "# TYPE process_cpu_seconds_total counter\n"
+		    "process_cpu_seconds_total %.6f\n",
+		    (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] != '.')
+				fds++;
+		}
+		closedir(d);
+		/* Less the descriptor that read the directory. */
+		metrics_printf(b, "# HELP process_open_fds Number of open file "
+		    "descriptors.\n# TYPE process_open_fds gauge\n"
+		    "process_open_fds %" PRIu64 "\n", fds > 0 ? fds - 1 : 0);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		metrics_printf(b, "# HELP process_max_fds Maximum number of open "
+		    "file descriptors.\n# TYPE process_max_fds gauge\n"
+		    "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+	}
+	if ((f = fopen("/proc/self/statm", "r")) != NULL) {
+		if (fscanf(f, "%lu %lu", &vsz, &rss) == 2) {
+			metrics_printf(b, "# HELP process_virtual_memory_bytes "
+			    "Virtual memory size in bytes.\n"
+			    "# TYPE process_virtual_memory_bytes gauge\n"
+			    "process_virtual_memory_bytes %llu\n"
+			    "# HELP process_resident_memory_bytes Resident memory "
+			    "size in bytes.\n"
+			    "# TYPE process_resident_memory_bytes gauge\n"
+			    "process_resident_memory_bytes %llu\n",
+			    (unsigned long long)vsz * (unsigned long long)page,
+			    (unsigned long long)rss * (unsigned long long)page);
+		}
+		fclose(f);
+	}
+	if ((start = metrics_start_time()) >= 0) {
+		metrics_printf(b, "# HELP process_start_time_seconds Start time "
+		    "of the process since unix epoch in seconds.\n"
+		    "# TYPE process_start_time_seconds gauge\n"
+		    "process_start_time_seconds %.2f\n", start);
+	}
 }
 
 /* A counter with one label whose values name fields of struct metrics. */
@@ -444,4 +547,5 @@ metrics_prometheus(struct buf *b)
 	metrics_one(b, "cluster_disconnects_total", "counter",
 	    "Cluster links to Redis lost.", m.cluster_disconnects);
 	free(wi);
+	metrics_process(b);
 }

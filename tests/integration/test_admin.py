@@ -195,8 +195,33 @@ class Metrics(AdminTest):
         helps = set(re.findall(r"^# HELP (\S+) ", body.decode(), re.M))
         self.assertEqual(set(types), helps)
         for name, kind in types.items():
-            self.assertTrue(name.startswith("wsgated_"), name)
+            self.assertTrue(name.startswith(("wsgated_", "process_")), name)
             self.assertEqual(name.endswith("_total"), kind == "counter", name)
+
+    def test_process_metrics(self):
+        """The standard process_* metrics, read from the kernel."""
+        before = time.time()
+        gw = self.admin_gateway()
+        self.backend(gw)
+        c = self.connect(gw)
+        m = self.scrape()
+        with open("/proc/%d/status" % gw.proc.pid) as f:
+            rss_kib = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        fds = len(os.listdir("/proc/%d/fd" % gw.proc.pid))
+        self.assertLessEqual(abs(m["process_resident_memory_bytes"] - rss_kib * 1024),
+                             8 << 20)
+        self.assertGreater(m["process_virtual_memory_bytes"],
+                           m["process_resident_memory_bytes"])
+        # Listeners, the backend links, the client, the scrape itself.
+        self.assertGreaterEqual(m["process_open_fds"], 5)
+        self.assertLessEqual(abs(m["process_open_fds"] - fds), 4)
+        with open("/proc/%d/limits" % gw.proc.pid) as f:
+            soft = int(re.search(r"Max open files\s+(\d+)", f.read()).group(1))
+        self.assertEqual(m["process_max_fds"], soft)
+        self.assertGreaterEqual(m["process_cpu_seconds_total"], 0)
+        self.assertTrue(before - 2 <= m["process_start_time_seconds"] <= time.time(),
+                        (before, m["process_start_time_seconds"]))
+        c.close()
 
     def test_messages_and_bytes_in_each_direction(self):
         gw = self.admin_gateway()
