@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 #include <event2/event.h>
@@ -22,16 +25,36 @@
 #define LOG_LINE_MAX	8192
 
 static int		 log_foreground = 1;
+static int		 log_journal;	/* stderr is the journal: <N> */
 static enum log_level	 log_level = LOG_LEVEL_INFO;
 
 const char *const log_level_names[] = {
 	"error", "warning", "info", "debug", NULL
 };
 
+/*
+ * Is stderr the journal? systemd says which stream it connected in
+ * JOURNAL_STREAM (device:inode); a stderr redirected elsewhere is not.
+ */
+static int
+log_stderr_is_journal(void)
+{
+	const char		*js = getenv("JOURNAL_STREAM");
+	unsigned long long	 dev, ino;
+	struct stat		 st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return (0);
+	return ((unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino);
+}
+
 void
 log_init(int foreground, enum log_level level)
 {
 	log_foreground = foreground;
+	log_journal = foreground && log_stderr_is_journal();
 	log_setlevel(level);
 	if (!foreground)
 		openlog("wsgated", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -76,7 +99,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	static const int	 prio[] = {
 		LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG
 	};
-	char			 msg[LOG_LINE_MAX];
+	char			 msg[LOG_LINE_MAX], pre[8] = "";
 	int			 saved_errno = errno;
 
 	if (level > log_getlevel()) {
@@ -85,11 +108,17 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	}
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (log_foreground) {
+		/*
+		 * The journal takes the priority from an sd-daemon(3)
+		 * prefix. One fprintf a line: threads' lines do not mix.
+		 */
+		if (log_journal)
+			snprintf(pre, sizeof pre, "<%d>", prio[level]);
 		if (level == LOG_LEVEL_INFO)
-			fprintf(stderr, "%s\n", msg);
+			fprintf(stderr, "%s%s\n", pre, msg);
 		else
-			fprintf(stderr, "%s: %s\n", log_level_names[level],
-			    msg);
+			fprintf(stderr, "%s%s: %s\n", pre,
+			    log_level_names[level], msg);
 	} else
 		syslog(prio[level], "%s", msg);
 	errno = saved_errno;

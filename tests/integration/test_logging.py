@@ -3,6 +3,8 @@
 level, through accepted, refused, kicked and closed connections, no token,
 cookie or query value reaches the log; field names and lengths do."""
 
+import os
+import shutil
 import signal
 
 import harness
@@ -61,6 +63,40 @@ class Secrets(harness.GatewayTest):
         # ...and never a value.
         for secret in (SECRET_TOKEN, SECRET_COOKIE, SECRET_ROOM, "SECRET-"):
             self.assertNotIn(secret, text)
+
+
+
+class Priorities(harness.GatewayTest):
+    """Under systemd, stderr is the journal (JOURNAL_STREAM names it), and
+    each line carries its priority as an sd-daemon(3) prefix, so that
+    journalctl -p warning shows the warnings."""
+
+    def start(self, same_file):
+        d = harness.make_tempdir()
+        self.addCleanup(shutil.rmtree, d, True)
+        log = os.path.join(d, "wsgated.log")
+        open(log, "ab").close()
+        st = os.stat(log if same_file else d)
+        gw = self.gateway(dir=d, env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev,
+                                                                   st.st_ino)})
+        self.assertEqual(gw.log_path, log)
+        # No backend yet: a warning.
+        gw.wait_log(r"cannot connect, retrying")
+        gw.wait_log(r"started")
+        return gw
+
+    def test_prefixes_when_stderr_is_the_journal(self):
+        gw = self.start(True)
+        text = gw.log_text()
+        self.assertRegex(text, r"(?m)^<4>warning: worker \d: backend .* cannot connect")
+        self.assertRegex(text, r"(?m)^<6>wsgated \S+ started")
+        self.assertRegex(text, r"(?m)^<7>debug: ")
+        for line in text.splitlines():
+            self.assertRegex(line, r"^<[3467]>", "a line without its priority")
+
+    def test_no_prefix_when_stderr_is_elsewhere(self):
+        gw = self.start(False)
+        self.assertNotRegex(gw.log_text(), r"(?m)^<\d>")
 
 
 if __name__ == "__main__":
