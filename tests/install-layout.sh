@@ -26,6 +26,7 @@ set -- \
 	/usr/sbin/wsgated \
 	/usr/sbin/wsgatectl \
 	/etc/wsgate/wsgate.conf \
+	/etc/wsgate/wsgate.conf.dist \
 	"$unitdir/wsgated.service" \
 	"$unitdir/wsgated.socket" \
 	/usr/share/man/man8/wsgated.8 \
@@ -34,7 +35,7 @@ set -- \
 	/usr/share/man/man7/wsgate-protocol.7
 n=0
 fail=0
-echo "1..$(($# + 3))"
+echo "1..$(($# + 4))"
 for f in "$@"; do
 	n=$((n + 1))
 	if [ -f "$dest$f" ]; then
@@ -62,6 +63,21 @@ then
 	echo "ok $n - the unit runs /usr/sbin/wsgated with /etc/wsgate/wsgate.conf"
 else
 	echo "not ok $n - the unit runs /usr/sbin/wsgated with /etc/wsgate/wsgate.conf"
+	fail=1
+fi
+
+# Installing again keeps an edited configuration, and brings the shipped
+# one beside it.
+n=$((n + 1))
+conf="$dest/etc/wsgate/wsgate.conf"
+echo "# edited by the operator" >>"$conf"
+if (cd "$build" && make install DESTDIR="$dest") >>"$build/install.log" 2>&1 &&
+    tail -n 1 "$conf" | grep -q '^# edited by the operator$' &&
+    cmp -s "$dest/etc/wsgate/wsgate.conf.dist" "$top/conf/wsgate.conf"
+then
+	echo "ok $n - make install keeps an edited wsgate.conf, ships wsgate.conf.dist"
+else
+	echo "not ok $n - make install keeps an edited wsgate.conf, ships wsgate.conf.dist"
 	fail=1
 fi
 
