@@ -32,7 +32,14 @@ set -- \
 	/usr/share/man/man8/wsgated.8 \
 	/usr/share/man/man8/wsgatectl.8 \
 	/usr/share/man/man5/wsgate.conf.5 \
-	/usr/share/man/man7/wsgate-protocol.7
+	/usr/share/man/man7/wsgate-protocol.7 \
+	/usr/share/doc/wsgated/README.md \
+	/usr/share/doc/wsgated/LICENSE \
+	/usr/share/doc/wsgated/ARCHITECTURE.md \
+	/usr/share/doc/wsgated/examples/echo_backend.py \
+	/usr/share/doc/wsgated/examples/echo_backend.c \
+	/usr/share/doc/wsgated/examples/echo_backend.js \
+	/usr/share/doc/wsgated/examples/chat/chat_backend.py
 n=0
 fail=0
 echo "1..$(($# + 4))"
