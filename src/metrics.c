@@ -184,14 +184,16 @@ metrics_one(struct buf *b, const char *name, const char *type,
 
 /*
  * When the process started, in seconds since the epoch: its start in
- * clock ticks after boot (/proc/self/stat) plus the boot time
- * (/proc/stat). -1 if unknown.
+ * clock ticks after boot (/proc/self/stat), moved to the wall clock by
+ * the time since boot now. (/proc/stat, with the boot time, is hidden by
+ * the unit's ProcSubset=pid.) -1 if unknown.
  */
 static double
 metrics_start_time(void)
 {
 	char		 line[1024], *p;
-	unsigned long long ticks = 0, btime = 0;
+	unsigned long long ticks = 0;
+	struct timespec	 boot, wall;
 	FILE		*f;
 	int		 i, ok = 0;
 
@@ -205,16 +207,11 @@ metrics_start_time(void)
 		}
 		fclose(f);
 	}
-	if (!ok || (f = fopen("/proc/stat", "r")) == NULL)
+	if (!ok || clock_gettime(CLOCK_BOOTTIME, &boot) == -1 ||
+	    clock_gettime(CLOCK_REALTIME, &wall) == -1)
 		return (-1);
-	while (fgets(line, sizeof line, f) != NULL) {
-		if (sscanf(line, "btime %llu", &btime) == 1)
-			break;
-	}
-	fclose(f);
-	if (btime == 0)
-		return (-1);
-	return ((double)btime + (double)ticks / (double)sysconf(_SC_CLK_TCK));
+	return ((double)wall.tv_sec + wall.tv_nsec / 1e9 - (boot.tv_sec +
+	    boot.tv_nsec / 1e9) + (double)ticks / (double)sysconf(_SC_CLK_TCK));
 }
 
 /*
