@@ -40,19 +40,22 @@ FUZZ_ENV = LSAN_OPTIONS="suppressions=$(FUZZ_SRCDIR)/lsan.supp:$${LSAN_OPTIONS-}
 
 FUZZ_SRC_BASE = $(top_srcdir)/src/xmalloc.c $(top_srcdir)/src/log.c \
 	$(top_srcdir)/src/b64.c
+# cfg.c and what it calls: frame_max_event() for its warnings, rate_init().
+FUZZ_SRC_CFGLIB = $(top_srcdir)/src/cfg.c $(top_srcdir)/src/jwt.c \
+	$(top_srcdir)/src/frame.c $(top_srcdir)/src/buf.c \
+	$(top_srcdir)/src/rate.c $(top_srcdir)/src/strmap.c \
+	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c
 FUZZ_SRC_HTTP = $(FUZZ_SRCDIR)/fuzz_http.c $(top_srcdir)/src/http.c \
 	$(FUZZ_SRC_BASE)
 FUZZ_SRC_CTX = $(FUZZ_SRCDIR)/fuzz_ctx.c $(top_srcdir)/src/ctx.c \
-	$(top_srcdir)/src/http.c $(top_srcdir)/src/cfg.c \
-	$(top_srcdir)/src/jwt.c \
-	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c $(FUZZ_SRC_BASE)
+	$(top_srcdir)/src/http.c $(FUZZ_SRC_CFGLIB) $(FUZZ_SRC_BASE)
 FUZZ_SRC_FRAME = $(FUZZ_SRCDIR)/fuzz_frame.c $(top_srcdir)/src/frame.c \
 	$(top_srcdir)/src/buf.c \
 	$(top_srcdir)/src/utf8.c $(top_srcdir)/src/jstr.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_CMD = $(FUZZ_SRCDIR)/fuzz_cmd.c $(top_srcdir)/src/cmd.c \
 	$(top_srcdir)/src/jstr.c $(top_srcdir)/src/utf8.c $(FUZZ_SRC_BASE)
-FUZZ_SRC_CFG = $(FUZZ_SRCDIR)/fuzz_cfg.c $(top_srcdir)/src/cfg.c \
-	$(top_srcdir)/src/jwt.c $(top_srcdir)/src/http.c $(FUZZ_SRC_BASE)
+FUZZ_SRC_CFG = $(FUZZ_SRCDIR)/fuzz_cfg.c $(top_srcdir)/src/http.c \
+	$(FUZZ_SRC_CFGLIB) $(FUZZ_SRC_BASE)
 FUZZ_SRC_JWT = $(FUZZ_SRCDIR)/fuzz_jwt.c $(top_srcdir)/src/jwt.c \
 	$(top_srcdir)/src/http.c $(FUZZ_SRC_BASE)
 FUZZ_SRC_CLUSTER = $(FUZZ_SRCDIR)/fuzz_cluster.c $(top_srcdir)/src/cmsg.c \
