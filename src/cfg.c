@@ -736,23 +736,44 @@ cfg_read_key(struct cfg_errors *e, const struct cfg_key *k,
 	}
 }
 
-/* A key file's path: a relative one is taken from the config's directory. */
+#define CFG_CREDENTIAL		"credential:"
+
+/*
+ * A key file's path. "credential:NAME" is the credential systemd passed
+ * the service (LoadCredential=NAME:..., read from $CREDENTIALS_DIRECTORY),
+ * which only the service may read; a relative path is taken from the
+ * config's directory. NULL with *cause if it cannot be.
+ */
 static char *
-cfg_path(const struct cfg *c, const char *path)
+cfg_path(const struct cfg *c, const char *path, char **cause)
 {
-	const char	*slash = strrchr(c->c_file, '/');
+	const char	*slash = strrchr(c->c_file, '/'), *dir, *name;
 	char		*out;
 
+	if (strncmp(path, CFG_CREDENTIAL, strlen(CFG_CREDENTIAL)) == 0) {
+		name = path + strlen(CFG_CREDENTIAL);
+		if (name[0] == '\0' || strchr(name, '/') != NULL ||
+		    strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+			xasprintf(cause, "\"%s\" does not name a credential",
+			    path);
+			return (NULL);
+		}
+		if ((dir = getenv("CREDENTIALS_DIRECTORY")) == NULL ||
+		    dir[0] != '/') {
+			xasprintf(cause, "%s: no credentials: systemd passes "
+			    "them to a unit with LoadCredential=%s:FILE "
+			    "($CREDENTIALS_DIRECTORY)", path, name);
+			return (NULL);
+		}
+		xasprintf(&out, "%s/%s", dir, name);
+		return (out);
+	}
 	if (path[0] == '/' || slash == NULL)
 		return (xstrdup(path));
 	xasprintf(&out, "%.*s/%s", (int)(slash - c->c_file), c->c_file, path);
 	return (out);
 }
 
-/*
- * The jwt group: one key file, loaded now so that a bad one is an error
- * of the file (and a reload reads it again), and algorithms that fit it.
- */
 /* topics.from_context names fields of the context. */
 static void
 cfg_check_topics(struct cfg_errors *e, config_t *lc, struct cfg *c)
@@ -773,6 +794,10 @@ cfg_check_topics(struct cfg_errors *e, config_t *lc, struct cfg *c)
 	}
 }
 
+/*
+ * The jwt group: one key file, loaded now so that a bad one is an error
+ * of the file (and a reload reads it again), and algorithms that fit it.
+ */
 static void
 cfg_check_jwt(struct cfg_errors *e, config_t *lc, struct cfg *c)
 {
@@ -832,9 +857,11 @@ cfg_check_jwt(struct cfg_errors *e, config_t *lc, struct cfg *c)
 
 	snprintf(name, sizeof name, "jwt.%s", files[which]);
 	s = config_lookup(lc, name);
-	path = cfg_path(c, paths[which]);
-	j->j_keys = jwt_keys_load((enum jwt_keysrc)which, path, &cause);
-	free(path);
+	if ((path = cfg_path(c, paths[which], &cause)) != NULL) {
+		j->j_keys = jwt_keys_load((enum jwt_keysrc)which, path,
+		    &cause);
+		free(path);
+	}
 	if (j->j_keys == NULL) {
 		cfg_error(e, s, "%s: %s", name, cause);
 		free(cause);

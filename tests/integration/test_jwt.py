@@ -383,6 +383,46 @@ class SecretFile(JWTTest):
         self.assertNotIn("short", r.stderr)
 
 
+class Credentials(JWTTest):
+    """A key file passed as a systemd credential: "credential:NAME" reads
+    $CREDENTIALS_DIRECTORY/NAME, which systemd fills from LoadCredential=."""
+
+    def test_secret_from_the_credentials_directory(self):
+        creds = tempfile.mkdtemp(prefix="wsgated-creds-")
+        self.addCleanup(shutil.rmtree, creds, True)
+        with open(os.path.join(creds, "jwt-secret"), "wb") as f:
+            f.write(SECRET)
+        gw, be = self.jwt_gateway({"secret_file": "credential:jwt-secret"},
+                                  env={"CREDENTIALS_DIRECTORY": creds})
+        ctx = self.open_context(gw, be, bearer(hs_token(claims())))
+        self.assertEqual(ctx["userId"], "user-1")
+        self.assert_refused(gw, bearer(hs_token(claims(), secret=NEW_SECRET)))
+
+    def check(self, secret_file, env_dir):
+        gw = harness.Gateway({"jwt": {"secret_file": secret_file,
+                                      "algorithms": ["HS256"]}}, start=False)
+        self.addCleanup(gw.close)
+        env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+        if env_dir is not None:
+            env["CREDENTIALS_DIRECTORY"] = env_dir
+        return subprocess.run([harness.WSGATED, "-t", "-c", gw.conf_path], env=env,
+                              capture_output=True, text=True, timeout=30)
+
+    def test_outside_a_unit_is_a_config_error(self):
+        r = self.check("credential:jwt-secret", None)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"wsgate\.conf:\d+: jwt\.secret_file: "
+                         r"credential:jwt-secret: no credentials: systemd passes them "
+                         r"to a unit with LoadCredential=jwt-secret:FILE")
+
+    def test_bad_names_refused(self):
+        for name in ("credential:", "credential:../jwt.secret", "credential:.."):
+            with self.subTest(name=name):
+                r = self.check(name, self.tmp)
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("does not name a credential", r.stderr)
+
+
 class PublicKey(JWTTest):
     def test_rs256_pem(self):
         gw, be = self.jwt_gateway({"secret_file": None, "public_key_file": KEYS.rsa_pub,
