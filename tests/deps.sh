@@ -4,7 +4,8 @@
 set -e
 pkgs="build-essential autoconf automake pkg-config
       libevent-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev
-      libjansson-dev libconfig-dev libsystemd-dev systemd libssl-dev openssl
+      libjansson-dev libconfig-dev libsystemd-dev systemd systemd-container
+      libssl-dev openssl
       libhiredis-dev redis-server
       check python3 python3-websockets mandoc
       clang libclang-rt-14-dev nodejs chromium fonts-dejavu-core"

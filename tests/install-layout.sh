@@ -29,6 +29,9 @@ set -- \
 	/etc/wsgate/wsgate.conf.dist \
 	"$unitdir/wsgated.service" \
 	"$unitdir/wsgated.socket" \
+	/usr/lib/sysusers.d/wsgated.conf \
+	/usr/lib/tmpfiles.d/wsgated.conf \
+	/usr/share/doc/wsgated/examples/wsgated-echo-backend.service \
 	/usr/share/man/man8/wsgated.8 \
 	/usr/share/man/man8/wsgatectl.8 \
 	/usr/share/man/man5/wsgate.conf.5 \

@@ -4,7 +4,8 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer and run the suite again.
 # With WSG_FUZZ=1, also replay the fuzzers' kept inputs and fuzz each
 # parser for 10 s (each counts as a test). With WSG_DIST=1, also check the
-# tree "make install" lays out and run "make distcheck".
+# tree "make install" lays out, run it under a real systemd in a container
+# (tests/systemd/real-systemd.py) and run "make distcheck".
 # Ends with one line: "N passed, M failed", summed over every run.
 set -e
 cd "$(dirname "$0")/.."
@@ -46,12 +47,19 @@ if [ "${WSG_FUZZ:-0}" = 1 ]; then
 	rm -f "$log.fuzz"
 fi
 
-# WSG_DIST=1: install as a package would and check the tree, then
-# make distcheck (a tarball that builds and passes the suite on its own).
+# WSG_DIST=1: install as a package would and check the tree, run that
+# tree under a real systemd in a container, then make distcheck (a
+# tarball that builds and passes the suite on its own).
 dist_pass=0
 dist_fail=0
 if [ "${WSG_DIST:-0}" = 1 ]; then
 	sh tests/install-layout.sh "$top/_build-dist" >"$log.dist" 2>&1 || status=1
+	# The same tree under a real systemd, in a container.
+	/usr/bin/python3 tests/systemd/real-systemd.py "$top/_build-dist" \
+	    >"$log.systemd" 2>&1 || status=1
+	cat "$log.systemd"
+	cat "$log.systemd" >>"$log.dist"
+	rm -f "$log.systemd"
 	if make -C _build distcheck >"$log.distcheck" 2>&1; then
 		echo "ok - make distcheck" >>"$log.dist"
 	else
