@@ -97,6 +97,9 @@ class AuthBase(harness.GatewayTest):
         gw.start()
         if start_auth:
             gw.wait_log(r"auth: connected to")
+            # The gateway's connect() returns once the kernel queued it:
+            # the server's thread may accept it a moment later.
+            self.auth.wait_conns(1)
         return gw
 
     def status(self, gw, headers=()):
