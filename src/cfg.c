@@ -1146,7 +1146,6 @@ char *
 cfg_warnings(const struct cfg *c)
 {
 	struct buf	 b;
-	size_t		 event = frame_max_event(c);
 	size_t		 send = 6 * c->c_max_message_bytes + 128;
 	char		*line, *text;
 
@@ -1166,11 +1165,15 @@ cfg_warnings(const struct cfg *c)
 		buf_add(&b, line, strlen(line));
 		free(line);
 	}
-	if (c->c_queue_bytes < event) {
-		xasprintf(&line, "backend.queue_bytes %zu is less than the "
-		    "largest event, up to %zu bytes: each such event stops "
-		    "reading from the worker's clients\n", c->c_queue_bytes,
-		    event);
+	/*
+	 * The message, not the whole event: an auth hook's answer could
+	 * make every context up to max_frame_bytes, but none does.
+	 */
+	if (c->c_queue_bytes < send) {
+		xasprintf(&line, "backend.queue_bytes %zu is less than an "
+		    "event carrying the largest message, up to %zu bytes and "
+		    "more with the context: each such event stops reading from "
+		    "the worker's clients\n", c->c_queue_bytes, send);
 		buf_add(&b, line, strlen(line));
 		free(line);
 	}

@@ -158,7 +158,8 @@ class ConfigCheck(unittest.TestCase):
         self.assertRegex(r.stderr, r"warning: %s: backend.max_frame_bytes 16777216 is "
                          r"less than a send carrying the largest message" % re.escape(path))
         self.assertRegex(r.stderr, r"warning: %s: backend.queue_bytes 16777216 is less "
-                         r"than the largest event, up to \d+ bytes" % re.escape(path))
+                         r"than an event carrying the largest message, up to \d+ "
+                         r"bytes" % re.escape(path))
         path = self.write("fits.conf", "limits = {\n  max_message_bytes = 8388608;\n};\n"
                           "backend = {\n  max_frame_bytes = 60000000;\n"
                           "  queue_bytes = 60000000;\n};\n")
