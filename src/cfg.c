@@ -774,6 +774,27 @@ cfg_path(const struct cfg *c, const char *path, char **cause)
 	return (out);
 }
 
+/*
+ * The file the jwt group's key is read from, to free; NULL if there is
+ * none or it is a credential.
+ */
+char *
+cfg_key_file(const struct cfg *c)
+{
+	const struct jwt_conf	*j = &c->c_jwt;
+	const char		*p = j->j_secret_file != NULL ? j->j_secret_file :
+				    j->j_public_key_file != NULL ?
+				    j->j_public_key_file : j->j_jwks_file;
+	char			*cause, *path;
+
+	if (!j->j_enabled || p == NULL || p[0] == '\0' ||
+	    strncmp(p, CFG_CREDENTIAL, strlen(CFG_CREDENTIAL)) == 0)
+		return (NULL);
+	if ((path = cfg_path(c, p, &cause)) == NULL)
+		free(cause);
+	return (path);
+}
+
 /* topics.from_context names fields of the context. */
 static void
 cfg_check_topics(struct cfg_errors *e, config_t *lc, struct cfg *c)

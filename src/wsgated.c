@@ -4,7 +4,11 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <grp.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,71 @@ main_log_warnings(const struct cfg *cfg, const char *prefix)
 			break;
 	}
 	free(text);
+}
+
+/*
+ * May a user that is not the file's owner, in the group wsgate (if there
+ * is one), read path (need 4) or search it (need 1), and search every
+ * directory above it?
+ */
+static int
+main_service_can(const char *path, gid_t group, mode_t need)
+{
+	struct stat	 st;
+	char		*copy, *dir;
+	int		 ok;
+
+	if (stat(path, &st) == -1)
+		return (0);
+	ok = (st.st_mode & need) != 0 || (st.st_gid == group &&
+	    (st.st_mode & (need << 3)) != 0);
+	if (ok && strcmp(path, "/") != 0) {
+		copy = xstrdup(path);
+		dir = dirname(copy);
+		ok = main_service_can(dir, group, 1);
+		free(copy);
+	}
+	return (ok);
+}
+
+/*
+ * wsgated -t as root reads what the service may not: under systemd it
+ * runs as a user of its own in the group wsgate (wsgated(8), SYSTEMD),
+ * with a /tmp of its own. Warn of what it would not reach.
+ */
+static void
+main_warn_reach(const struct cfg *cfg)
+{
+	const char	*sock = cfg->c_backend_socket;
+	struct group	*gr;
+	gid_t		 group = (gid_t)-1;
+	char		*copy, *dir, *key;
+
+	if (geteuid() != 0)
+		return;
+	if ((gr = getgrnam("wsgate")) != NULL)
+		group = gr->gr_gid;
+	if (strncmp(sock, "/tmp/", 5) == 0 || strncmp(sock, "/var/tmp/", 9) == 0)
+		log_warnx("%s: backend.socket %s is under a /tmp that the unit's "
+		    "PrivateTmp= hides from the service", cfg->c_file, sock);
+	copy = xstrdup(sock);
+	dir = dirname(copy);
+	if (access(dir, F_OK) == -1)
+		log_warnx("%s: backend.socket: the directory %s does not exist "
+		    "yet: the backend must make it, or systemd-tmpfiles",
+		    cfg->c_file, dir);
+	else if (!main_service_can(dir, group, 1))
+		log_warnx("%s: backend.socket: the service's user could not "
+		    "reach %s: it needs the group wsgate, or others, to search "
+		    "it and every directory above", cfg->c_file, dir);
+	free(copy);
+	if ((key = cfg_key_file(cfg)) != NULL) {
+		if (access(key, R_OK) == 0 && !main_service_can(key, group, 4))
+			log_warnx("%s: %s may be read only by its owner, which "
+			    "the service is not: pass it with LoadCredential= "
+			    "and name it credential:NAME", cfg->c_file, key);
+		free(key);
+	}
 }
 
 /*
@@ -184,6 +253,7 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		main_log_warnings(main_cfg, "");
+		main_warn_reach(main_cfg);
 		printf("configuration OK\n");
 		cfg_free(main_cfg);
 		return (0);

@@ -288,6 +288,7 @@ struct cfg {
 };
 struct cfg	*cfg_load(const char *, char **);
 char		*cfg_warnings(const struct cfg *);
+char		*cfg_key_file(const struct cfg *);
 struct cfg	*cfg_parse(const char *, const char *, char **);
 struct cfg	*cfg_ref(struct cfg *);
 void		 cfg_free(struct cfg *);

@@ -2,9 +2,11 @@
 """Command line: -t, -V, -h, bad usage, config errors as FILE:LINE."""
 
 import os
+import shutil
 import re
 import socket
 import subprocess
+import tempfile
 import unittest
 
 import harness
@@ -145,7 +147,46 @@ class ConfigCheck(unittest.TestCase):
         r = run_daemon("-t", "-c", path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("configuration OK", r.stdout)
-        self.assertNotIn("warning", r.stderr)
+        # Only that /run/wsgate is not there yet, where no package made it.
+        warnings = [w for w in r.stderr.splitlines() if "warning" in w]
+        if not os.path.isdir("/run/wsgate"):
+            warnings = [w for w in warnings if "/run/wsgate does not exist" not in w]
+        self.assertEqual(warnings, [])
+
+    def reach_warnings(self, socket_path, secret_mode=None):
+        conf = 'backend = {\n  socket = "%s";\n};\n' % socket_path
+        if secret_mode is not None:
+            secret = self.write("jwt.secret", "s" * 40)
+            os.chmod(secret, secret_mode)
+            conf += ('jwt = {\n  secret_file = "%s";\n  algorithms = [ "HS256" ];\n};\n'
+                     % secret)
+        r = run_daemon("-t", "-c", self.write("reach.conf", conf))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stderr
+
+    @unittest.skipUnless(os.geteuid() == 0, "-t checks what the service reaches as root only")
+    def test_what_the_service_would_not_reach_warned(self):
+        # A private /tmp, a directory not there yet, one only its owner
+        # may search, and a key file only its owner may read.
+        self.assertRegex(self.reach_warnings("/tmp/wsgated-test-x/backend.sock"),
+                         r"backend.socket /tmp/wsgated-test-x/backend.sock is under a /tmp")
+        # Not in TMPDIR, which is /tmp here and would be warned of too.
+        top = tempfile.mkdtemp(prefix="wsgated-test-", dir="/run")
+        self.addCleanup(shutil.rmtree, top, True)
+        os.chmod(top, 0o755)
+        closed = os.path.join(top, "closed")
+        os.mkdir(closed, 0o700)
+        self.assertRegex(self.reach_warnings(os.path.join(closed, "sub", "b.sock")),
+                         r"the directory %s/sub does not exist" % re.escape(closed))
+        self.assertRegex(self.reach_warnings(os.path.join(closed, "b.sock")),
+                         r"the service's user could not reach %s" % re.escape(closed))
+        opened = os.path.join(top, "open")
+        os.mkdir(opened, 0o755)
+        os.chmod(self.dir, 0o755)
+        self.assertNotIn("warning", self.reach_warnings(os.path.join(opened, "b.sock"),
+                                                        0o644))
+        self.assertRegex(self.reach_warnings(os.path.join(opened, "b.sock"), 0o600),
+                         r"jwt.secret may be read only by its owner.*LoadCredential=")
 
     def test_backend_sizes_that_cannot_carry_the_largest_message_warned(self):
         # 8 MiB of control characters are 48 MiB as JSON: more than the
@@ -162,6 +203,7 @@ class ConfigCheck(unittest.TestCase):
                          r"bytes" % re.escape(path))
         path = self.write("fits.conf", "limits = {\n  max_message_bytes = 8388608;\n};\n"
                           "backend = {\n  max_frame_bytes = 60000000;\n"
+                          '  socket = "/run/wsgated-test.sock";\n'
                           "  queue_bytes = 60000000;\n};\n")
         r = run_daemon("-t", "-c", path)
         self.assertEqual((r.returncode, r.stderr), (0, ""))
