@@ -659,7 +659,7 @@ ws_fail(struct session *s, struct lws *wsi, int code, const char *reason)
  * waits in its own TCP window and nothing is lost; or, with
  * limits.rate_action "close", close with 1008 naming the limit.
  */
-static int
+static void
 ws_rate(struct session *s, struct lws *wsi, size_t len, int message)
 {
 	const struct cfg	*c = s->s_cfg;
@@ -669,7 +669,7 @@ ws_rate(struct session *s, struct lws *wsi, size_t len, int message)
 
 	if (c->c_rate_bytes.r_interval == 0 &&
 	    (c->c_rate_messages.r_interval == 0 || !message))
-		return (0);
+		return;
 	now = rate_now();
 	if (message && (wait = rate_take(&c->c_rate_messages,
 	    &s->s_rate_messages, now, 1)) > 0)
@@ -683,12 +683,13 @@ ws_rate(struct session *s, struct lws *wsi, size_t len, int message)
 		}
 	}
 	if (wait == 0)
-		return (0);
+		return;
 	if (c->c_rate_action == RATE_CLOSE) {
 		log_info("session %s: over limits.%s, closing", s->s_id,
 		    by_bytes ? "byte_rate" : "message_rate");
-		return (ws_fail(s, wsi, WSG_CLOSE_POLICY, by_bytes ?
-		    "byte rate limit" : "message rate limit"));
+		ws_fail(s, wsi, WSG_CLOSE_POLICY, by_bytes ?
+		    "byte rate limit" : "message rate limit");
+		return;
 	}
 	log_debug("session %s: over limits.%s, not read for %lld ms",
 	    s->s_id, by_bytes ? "byte_rate" : "message_rate",
@@ -696,7 +697,6 @@ ws_rate(struct session *s, struct lws *wsi, size_t len, int message)
 	s->s_rate_paused = 1;
 	lws_rx_flow_control(wsi, 0);
 	lws_set_timer_usecs(wsi, wait / 1000 + 1);
-	return (0);
 }
 
 /* A text message is not UTF-8: 1007 (RFC 6455 7.4.1). */
@@ -759,7 +759,8 @@ ws_receive(struct session *s, struct lws *wsi, const void *in, size_t len)
 		return (ws_fail(s, wsi, WSG_CLOSE_TOO_BIG, "message too big"));
 	}
 	s->s_rx_in_frame = rest != 0;
-	if (ws_rate(s, wsi, len, first) != 0 || s->s_state != SESS_OPEN)
+	ws_rate(s, wsi, len, first);
+	if (s->s_state != SESS_OPEN)	/* closed for a rate */
 		return (0);
 	if (!s->s_rx_binary && utf8_check(&s->s_rx_utf8, in, len) == -1)
 		return (ws_bad_utf8(s, wsi));
